@@ -1,0 +1,1 @@
+"""SeqCore Blender extension. register()/unregister() only (filled by the add-on issue)."""

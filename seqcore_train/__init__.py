@@ -1,0 +1,1 @@
+"""SeqCore training toolkit: Sequential PatchCore coresets, calibration and evaluation."""
