@@ -1,1 +1,57 @@
-"""TODO"""
+"""SeqCore dataset manifest: the contract between the Blender renderer and the training toolkit.
+
+Standard library only, Python >= 3.10, so it imports inside Blender's bundled Python.
+"""
+
+from .atomic import atomic_write_bytes, atomic_write_text
+from .classes import DEFAULT_CLASSES, KINDS, ClassInfo
+from .jsonschema import manifest_json_schema
+from .manifest import (
+    MANIFEST_NAME,
+    PAIR_VARIANTS,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    SPLITS,
+    Instance,
+    Manifest,
+    ManifestError,
+    Sample,
+    append_samples,
+    load_manifest,
+    manifest_path,
+    merge_manifests,
+    save_manifest,
+    validate,
+)
+from .png import PngImage, encode_png, png_size, read_png, write_png
+
+__all__ = [
+    "DEFAULT_CLASSES",
+    "KINDS",
+    "MANIFEST_NAME",
+    "PAIR_VARIANTS",
+    "SCHEMA_NAME",
+    "SCHEMA_VERSION",
+    "SPLITS",
+    "ClassInfo",
+    "Instance",
+    "Manifest",
+    "ManifestError",
+    "PngImage",
+    "Sample",
+    "append_samples",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "encode_png",
+    "load_manifest",
+    "manifest_json_schema",
+    "manifest_path",
+    "merge_manifests",
+    "png_size",
+    "read_png",
+    "save_manifest",
+    "validate",
+    "write_png",
+]
+
+__version__ = "0.1.0"
