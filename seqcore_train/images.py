@@ -1,0 +1,107 @@
+"""Image and mask files: PNG/JPEG in, PNG out, through imageio; every write is atomic."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+from seqcore_train.errors import DataError
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "read_rgb",
+    "read_mask",
+    "write_png",
+    "resize_rgb",
+    "resize_nearest",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+
+def _read(path: Path) -> np.ndarray:
+    try:
+        return np.asarray(iio.imread(path))
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except Exception as exc:  # imageio raises many types for undecodable files
+        raise DataError(f"{path}: unreadable image ({type(exc).__name__})") from None
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """An image as float32 RGB in [0, 1], (H, W, 3); grey is repeated, alpha dropped, 16 bit kept."""
+    path = Path(path)
+    data = _read(path)
+    if data.ndim == 2:
+        data = np.repeat(data[..., None], 3, axis=2)
+    if data.ndim != 3 or data.shape[2] not in (1, 3, 4):
+        raise DataError(f"{path}: expected a grey or RGB image, got shape {data.shape}")
+    if data.shape[2] == 1:
+        data = np.repeat(data, 3, axis=2)
+    data = data[..., :3]
+    if data.dtype == np.uint8:
+        return data.astype(np.float32) / 255.0
+    if data.dtype == np.uint16:
+        return data.astype(np.float32) / 65535.0
+    if np.issubdtype(data.dtype, np.floating):
+        return np.clip(data.astype(np.float32), 0.0, 1.0)
+    raise DataError(f"{path}: unsupported pixel type {data.dtype}")
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """A single-channel integer mask (H, W) as stored (uint8 class ids, uint16 instance ids)."""
+    path = Path(path)
+    data = _read(path)
+    if data.ndim == 3:
+        # A mask saved as RGB(A) with equal channels is still a mask; anything else is not.
+        if not np.all(data[..., :3] == data[..., :1]):
+            raise DataError(f"{path}: mask must be single-channel, got a colour image")
+        data = data[..., 0]
+    if data.ndim != 2 or not np.issubdtype(data.dtype, np.integer):
+        raise DataError(f"{path}: mask must be a single-channel integer image")
+    return data
+
+
+def write_png(path: str | os.PathLike, data: np.ndarray) -> None:
+    """Write uint8/uint16 (H, W) or (H, W, 3|4) as PNG via a temporary file and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    iio.imwrite(buffer, np.ascontiguousarray(data), extension=".png")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Bilinear (antialiased) resize of (H, W, 3) float32 to (height, width) = size."""
+    import torch
+    import torch.nn.functional as F
+
+    if image.shape[:2] == tuple(size):
+        return image
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    out = F.interpolate(
+        tensor, size=tuple(size), mode="bilinear", antialias=True, align_corners=False
+    )
+    return out[0].permute(1, 2, 0).clamp(0, 1).numpy()
+
+
+def resize_nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label mask (H, W) to (height, width) = size, labels kept."""
+    height, width = mask.shape
+    if (height, width) == tuple(size):
+        return mask
+    rows = np.minimum((np.arange(size[0]) + 0.5) * height / size[0], height - 1).astype(np.intp)
+    cols = np.minimum((np.arange(size[1]) + 0.5) * width / size[1], width - 1).astype(np.intp)
+    return mask[rows[:, None], cols[None, :]]
