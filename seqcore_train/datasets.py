@@ -151,7 +151,7 @@ class LoadedSample:
 def image_shape(path: Path) -> tuple[int, int]:
     """(H, W) from the file header, without decoding pixels where the format allows."""
     try:
-        shape = iio.improps(path).shape
+        shape = iio.improps(path, plugin="pillow").shape
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except Exception as exc:
@@ -184,7 +184,7 @@ class Dataset:
                         f"{mask}: mask is {image_shape(mask)[::-1]} (W, H), "
                         f"image {record.image.name} is {shape[::-1]}"
                     )
-            if record.fmt == "labelme":
+            if record.fmt == "labelme" and record.annotation is not None:
                 from seqcore_train.labelme import check_labelme
 
                 check_labelme(record.annotation, shape, self.classes, self.label_map)

@@ -11,6 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 
 from seqcore_train.errors import DataError
+from shared_schemas import read_png
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -24,9 +25,34 @@ __all__ = [
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
 
-def _read(path: Path) -> np.ndarray:
+def _png_header(path: Path) -> tuple[int, int] | None:
+    """(bit depth, colour type) of a PNG file, None for anything else."""
     try:
-        return np.asarray(iio.imread(path))
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except OSError:
+        return None
+    if len(head) < 26 or head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return head[24], head[25]
+
+
+def _read_png16_colour(path: Path) -> np.ndarray:
+    """16-bit RGB(A) PNG, exactly: Pillow would truncate it to 8 bits."""
+    try:
+        png = read_png(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: unreadable image ({exc})") from None
+    data = np.frombuffer(png.data, dtype=">u2").astype(np.uint16)
+    return data.reshape(png.height, png.width, png.channels)
+
+
+def _read(path: Path) -> np.ndarray:
+    header = _png_header(path)
+    if header is not None and header[0] == 16 and header[1] in (2, 6):
+        return _read_png16_colour(path)
+    try:
+        return np.asarray(iio.imread(path, plugin="pillow"))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
     except Exception as exc:  # imageio raises many types for undecodable files
