@@ -1,0 +1,75 @@
+"""The model file (SPEC 5.5): one .safetensors with the coreset tensor(s) and JSON metadata.
+
+safetensors holds only tensors and a string map, so loading cannot run code (no pickle). Our
+metadata is one JSON document under the key "seqcore", carrying the format version; the file is
+written to a temporary name and renamed, so a crash never leaves half a model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from shared_schemas import atomic_write_bytes
+
+from .errors import ModelFileError
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_model_file", "load_model_file"]
+
+FORMAT_NAME = "seqcore-model"
+FORMAT_VERSION = 1
+_META_KEY = "seqcore"
+
+
+def save_model_file(path: str | os.PathLike, tensors: dict, metadata: dict) -> None:
+    """Write tensors and JSON-serialisable metadata atomically; the format name/version are added."""
+    meta = {**metadata, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+    try:
+        text = json.dumps(meta, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"model metadata is not plain JSON: {exc}") from exc
+    plain = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    atomic_write_bytes(path, save_safetensors(plain, metadata={_META_KEY: text}))
+
+
+def load_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
+    """(tensors on the CPU, metadata); any unreadable, foreign or newer file is a ModelFileError."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
+    try:
+        tensors = load_safetensors(data)
+        header_len = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + header_len])
+        text = (header.get("__metadata__") or {}).get(_META_KEY)
+    except (SafetensorError, ValueError, UnicodeDecodeError, RuntimeError) as exc:
+        raise ModelFileError(
+            f"model file {path} is corrupt or not a safetensors file ({exc})"
+        ) from exc
+    if text is None:
+        raise ModelFileError(f"model file {path} is a safetensors file but not a SeqCore model")
+    try:
+        meta = json.loads(text)
+    except ValueError as exc:
+        raise ModelFileError(f"model file {path} has corrupt metadata ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ModelFileError(f"model file {path} is not a SeqCore model (format {found!r})")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"model file {path} has format version {version!r}; this seqcore-train reads version "
+            f"{FORMAT_VERSION} (upgrade seqcore-train, or re-create the model)"
+        )
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"model file {path}: tensor {name!r} holds NaN or infinite values")
+    return tensors, meta
