@@ -1,0 +1,1 @@
+"""Pure logic of the add-on (no bpy): Algorithm-1 reference, sample specs, camera geometry, masks."""

@@ -1,0 +1,181 @@
+"""Dataset planning and manifest bookkeeping for renders (no bpy): ids, pairs, shards, resume, merge.
+
+A dataset is fully determined by its `DatasetSettings`: plate k always gets the same spec, whichever
+shard renders it and however often the run was interrupted. Shards split by plate so both members of
+a pair land in one shard; each shard keeps its own manifest file in the output folder, and the last
+shard to finish merges them into `manifest.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._schemas import schemas
+from .sample_spec import DatasetSettings, SampleSpec, sample_plate_specs
+
+__all__ = [
+    "PlannedSample",
+    "RenderSetupError",
+    "Shard",
+    "check_compatible",
+    "generator_info",
+    "manifest_sample",
+    "merge_shards",
+    "plan_ids",
+    "plan_samples",
+    "shard_manifest_path",
+]
+
+
+class RenderSetupError(ValueError):
+    """A problem with the request or the output folder; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    index: int = 1  # 1-based
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            index, count = (int(v) for v in text.split("/"))
+        except ValueError:
+            raise RenderSetupError(f"--shard needs I/N with integers, got {text!r}") from None
+        if not 1 <= index <= count:
+            raise RenderSetupError(f"--shard {text}: need 1 <= I <= N")
+        return cls(index, count)
+
+    def owns(self, plate: int) -> bool:
+        return plate % self.count == self.index - 1
+
+
+@dataclass(frozen=True)
+class PlannedSample:
+    sample_id: str
+    plate: int
+    view: int
+    variant: str
+    pair: str | None
+    spec: SampleSpec
+
+
+def plan_samples(settings: DatasetSettings, shard: Shard | None = None) -> list[PlannedSample]:
+    """Every sample this shard renders, in order; paired plates give clean then stained."""
+    shard = shard or Shard()
+    planned = []
+    multi_view = settings.grid != (1, 1)
+    for plate in range(settings.count):
+        if not shard.owns(plate):
+            continue
+        stained = sample_plate_specs(settings, plate, with_stain=True)
+        for view, spec in enumerate(stained):
+            base = f"{plate:06d}" + (f"_v{view:02d}" if multi_view else "")
+            if settings.variant == "paired":
+                planned.append(
+                    PlannedSample(f"{base}_clean", plate, view, "clean", base, spec.without_stain())
+                )
+                planned.append(PlannedSample(f"{base}_stained", plate, view, "stained", base, spec))
+            elif settings.variant == "clean":
+                planned.append(
+                    PlannedSample(base, plate, view, "clean", None, spec.without_stain())
+                )
+            else:
+                planned.append(PlannedSample(base, plate, view, "stained", None, spec))
+    return planned
+
+
+def shard_manifest_path(out: Path, shard: Shard) -> Path:
+    if shard.count == 1:
+        return Path(out) / schemas.MANIFEST_NAME
+    return Path(out) / f"manifest.shard-{shard.index}-of-{shard.count}.json"
+
+
+def generator_info(
+    settings: DatasetSettings, tool_version: str, blender: str, shard: Shard
+) -> dict:
+    return {
+        "tool": "seqcore blender_addon/render.py",
+        "version": tool_version,
+        "blender": blender,
+        "settings": settings.to_dict(),
+        "shard": [shard.index, shard.count],
+    }
+
+
+def manifest_sample(planned: PlannedSample, split: str, instances, with_valid: bool) -> object:
+    """The manifest entry; `instances` are (id, class, params) triples from `core.masks`."""
+    sid = planned.sample_id
+    params = planned.spec.to_params()
+    params["plate"], params["view"] = planned.plate, planned.view
+    return schemas.Sample(
+        id=sid,
+        split=split,
+        image=f"images/{sid}.png",
+        semantic_mask=f"masks/{sid}_semantic.png",
+        instance_mask=f"masks/{sid}_instance.png",
+        valid_mask=f"masks/{sid}_valid.png" if with_valid else None,
+        instances=[schemas.Instance(i, c, p) for i, c, p in instances],
+        pair=planned.pair,
+        variant=planned.variant,
+        light=planned.spec.light,
+        params=params,
+    )
+
+
+def _settings_of(manifest) -> dict:
+    return dict(manifest.generator.get("settings") or {})
+
+
+def check_compatible(existing, settings: DatasetSettings, path: Path) -> None:
+    """Resuming into a folder rendered with other settings would mix two datasets: refuse."""
+    theirs = _settings_of(existing)
+    ours = json.loads(json.dumps(settings.to_dict()))
+    if theirs and theirs != ours:
+        diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
+        raise RenderSetupError(
+            f"{path}: holds a dataset rendered with other settings ({', '.join(diff)}); "
+            "use another --out or the same options"
+        )
+
+
+def merge_shards(out: Path, count: int, name: str | None = None):
+    """Merge the shard manifests in `out` into manifest.json once all `count` are complete.
+
+    Returns the merged manifest, or None while a shard is missing or unfinished.
+    """
+    manifests = []
+    for index in range(1, count + 1):
+        path = shard_manifest_path(out, Shard(index, count))
+        if not path.exists():
+            return None
+        manifest = schemas.load_manifest(path, check_files=False)
+        settings = _settings_of(manifest)
+        expected = len(plan_ids(settings, Shard(index, count)))
+        if len(manifest.samples) < expected:
+            return None
+        manifests.append(manifest)
+    merged = schemas.merge_manifests(manifests, name)
+    merged.generator.pop("shard", None)
+    merged.root = Path(out)
+    schemas.save_manifest(merged, Path(out) / schemas.MANIFEST_NAME)
+    return merged
+
+
+def plan_ids(settings: dict, shard: Shard) -> list[str]:
+    """Sample ids a shard should hold, from the settings stored in its manifest (no spec sampling)."""
+    grid = tuple(settings.get("grid", (1, 1)))
+    views = grid[0] * grid[1]
+    ids = []
+    for plate in range(int(settings["count"])):
+        if not shard.owns(plate):
+            continue
+        for view in range(views):
+            base = f"{plate:06d}" + (f"_v{view:02d}" if grid != (1, 1) else "")
+            if settings["variant"] == "paired":
+                ids += [f"{base}_clean", f"{base}_stained"]
+            else:
+                ids.append(base)
+    return ids

@@ -1,0 +1,215 @@
+"""A sample's render parameters as data (no bpy), and their sampling from a seeded generator.
+
+Rendering is a function of a `SampleSpec` alone, and a spec round-trips through the manifest's `params`,
+so every image can be re-rendered from its manifest entry (or re-rendered with one defect removed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from .camera import SENSOR_ASPECT, CameraView, grid_centers_mm
+from .water_stain import StainParams
+
+__all__ = [
+    "LIGHTS",
+    "VARIANTS",
+    "DatasetSettings",
+    "SampleSpec",
+    "default_resolution",
+    "plate_rng",
+    "sample_plate_specs",
+    "sample_stain",
+    "sample_texture",
+]
+
+LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
+VARIANTS = ("clean", "stained", "paired")
+
+
+def default_resolution(width: int = 306) -> tuple[int, int]:
+    """Resolution with the real sensor's 2448:2050 aspect."""
+    return (width, max(1, round(width / SENSOR_ASPECT)))
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """Everything one render depends on. `stain is None` renders the clean variant."""
+
+    texture: dict
+    light: str
+    camera: CameraView
+    resolution: tuple[int, int]
+    samples: int
+    sampling_seed: int
+    stain: StainParams | None = None
+    defects: tuple = ()
+    denoise: bool = True
+
+    def without_stain(self) -> SampleSpec:
+        return replace(self, stain=None)
+
+    def to_params(self) -> dict:
+        """JSON-ready dict for `Sample.params` (keys `texture` and `sampling_seed` are the pair contract)."""
+        return {
+            "texture": dict(self.texture),
+            "light": self.light,
+            "camera": self.camera.to_dict(),
+            "resolution": list(self.resolution),
+            "samples": self.samples,
+            "sampling_seed": self.sampling_seed,
+            "stain": self.stain.to_dict() if self.stain is not None else None,
+            "defects": [dict(d) for d in self.defects],
+            "denoise": self.denoise,
+        }
+
+    @classmethod
+    def from_params(cls, d: dict) -> SampleSpec:
+        stain = d.get("stain")
+        return cls(
+            texture=dict(d["texture"]),
+            light=str(d["light"]),
+            camera=CameraView.from_dict(d["camera"]),
+            resolution=(int(d["resolution"][0]), int(d["resolution"][1])),
+            samples=int(d["samples"]),
+            sampling_seed=int(d["sampling_seed"]),
+            stain=StainParams.from_dict(stain) if stain else None,
+            defects=tuple(dict(x) for x in d.get("defects") or ()),
+            denoise=bool(d.get("denoise", True)),
+        )
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """What render.py and the UI ask for; per-plate parameters are drawn from these and the seed."""
+
+    count: int = 8
+    seed: int = 0
+    resolution: tuple[int, int] = field(default_factory=default_resolution)
+    samples: int = 16
+    variant: str = "paired"
+    lights: tuple[str, ...] = ("hex",)
+    split: str = "train"
+    view_width_mm: float = 40.0
+    grid: tuple[int, int] = (1, 1)
+    defects: bool = False
+    impurities: tuple[str, ...] = ("water_stain",)
+    denoise: bool = True
+    defect_settings: object = (
+        None  # blender_addon.core.defects.DefectSettings when defects are used
+    )
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+        bad = [x for x in self.lights if x not in LIGHTS]
+        if bad or not self.lights:
+            raise ValueError(f"light must be one of {', '.join(LIGHTS)}, not {bad or 'nothing'}")
+
+    def to_dict(self) -> dict:
+        return {
+            "count": self.count,
+            "seed": self.seed,
+            "resolution": list(self.resolution),
+            "samples": self.samples,
+            "variant": self.variant,
+            "lights": list(self.lights),
+            "split": self.split,
+            "view_width_mm": self.view_width_mm,
+            "grid": list(self.grid),
+            "defects": self.defects,
+            "impurities": list(self.impurities),
+            "denoise": self.denoise,
+            "defect_settings": (
+                self.defect_settings.to_dict() if self.defect_settings is not None else None
+            ),
+        }
+
+
+def plate_rng(seed: int, plate: int, stream: int) -> np.random.Generator:
+    """Independent streams per (dataset seed, plate, purpose): adding defects never moves the stains."""
+    return np.random.default_rng([seed, plate, stream])
+
+
+def sample_texture(rng: np.random.Generator) -> dict:
+    """Brushed-aluminium parameters (parallel-groove texture model): one realisation per plate."""
+    grey = rng.uniform(0.78, 0.9)
+    tint = grey * (1.0 - rng.uniform(0.0, 0.04, size=3))
+    return {
+        "seed": int(rng.integers(0, 10_000)),
+        "direction_deg": float(rng.normal(0.0, 1.5)),
+        "groove_frequency": float(rng.uniform(1500.0, 4000.0)),  # grooves per metre across
+        "groove_stretch": float(rng.uniform(40.0, 120.0)),  # along / across length ratio
+        "groove_depth": float(rng.uniform(0.05, 0.2)),
+        "roughness": float(rng.uniform(0.04, 0.1)),
+        "anisotropy": float(rng.uniform(0.3, 0.6)),
+        "tint": [float(v) for v in tint],
+    }
+
+
+def sample_stain(rng: np.random.Generator) -> StainParams:
+    """Water stains a few millimetres across, spread over a jittered 3-D grid."""
+    radius = rng.uniform(0.0015, 0.004)
+    return StainParams(
+        radius=float(radius),
+        frequency=float(rng.uniform(0.4, 1.2) / radius),
+        amplitude=float(rng.uniform(0.15, 0.35) * radius),
+        gamma=float(rng.uniform(2.0, 6.0)),
+        alpha=float(rng.uniform(-0.5, -0.25)),
+        cell_size=float(rng.uniform(3.0, 5.0) * radius),
+        jitter=1.0,
+        seed=int(rng.integers(0, 10_000)),
+        roughness=float(rng.uniform(0.0, 0.15)),
+    )
+
+
+def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) -> list[SampleSpec]:
+    """The specs of one plate: one per grid position, same texture, stains and defects for all views.
+
+    Defects (helper B's `core.defects`) are drawn over the plate region all views cover together.
+    """
+    texture = sample_texture(plate_rng(settings.seed, plate, 0))
+    stain = sample_stain(plate_rng(settings.seed, plate, 1))
+    misc = plate_rng(settings.seed, plate, 3)
+    light = settings.lights[int(misc.integers(0, len(settings.lights)))]
+    sampling_seed = int(misc.integers(0, 2**31 - 1))
+    centers = grid_centers_mm(*settings.grid) if settings.grid != (1, 1) else [(0.0, 0.0)]
+    views = [CameraView(center_mm=c, width_mm=settings.view_width_mm) for c in centers]
+    defects: tuple = ()
+    if settings.defects or any(x != "water_stain" for x in settings.impurities):
+        from . import defects as defect_module  # helper B's module, imported only when asked for
+        from .camera import view_rect_mm
+
+        rects = [view_rect_mm(v, settings.resolution) for v in views]
+        union = (
+            min(r[0] for r in rects),
+            min(r[1] for r in rects),
+            max(r[2] for r in rects),
+            max(r[3] for r in rects),
+        )
+        instances = defect_module.sample_instances(
+            plate_rng(settings.seed, plate, 2), settings.defect_settings, union
+        )
+        defects = tuple(_instance_dict(x) for x in instances)
+    use_stain = with_stain and "water_stain" in settings.impurities
+    return [
+        SampleSpec(
+            texture=texture,
+            light=light,
+            camera=view,
+            resolution=tuple(settings.resolution),
+            samples=settings.samples,
+            sampling_seed=sampling_seed,
+            stain=stain if use_stain else None,
+            defects=defects,
+            denoise=settings.denoise,
+        )
+        for view in views
+    ]
+
+
+def _instance_dict(instance) -> dict:
+    """B's instances may come as dicts or as objects with `to_dict()`."""
+    return dict(instance) if isinstance(instance, dict) else dict(instance.to_dict())

@@ -1,0 +1,75 @@
+"""Plumbing for node groups built from code: idempotent interfaces and terse node creation."""
+
+from __future__ import annotations
+
+import bpy
+
+__all__ = ["SocketSpec", "ensure_group", "math", "vmath"]
+
+
+class SocketSpec(tuple):
+    """(name, in_out, socket_type, default, extra) with extra a dict of interface-socket attributes."""
+
+    def __new__(cls, name, in_out, socket_type, default=None, **extra):
+        return super().__new__(cls, (name, in_out, socket_type, default, extra))
+
+
+def _interface_matches(tree, sockets) -> bool:
+    items = [i for i in tree.interface.items_tree if i.item_type == "SOCKET"]
+    have = [(i.name, i.in_out, i.socket_type) for i in items]
+    return have == [(s[0], s[1], s[2]) for s in sockets]
+
+
+def ensure_group(name: str, sockets, tree_type: str = "ShaderNodeTree"):
+    """Get or create node group `name` with exactly these sockets; its nodes are cleared for rebuilding.
+
+    An unchanged interface is kept as is, so group nodes already placed in materials keep their links
+    and values when the group is refreshed.
+    """
+    tree = bpy.data.node_groups.get(name)
+    if tree is None or tree.bl_idname != tree_type:
+        tree = bpy.data.node_groups.new(name, tree_type)
+    if not _interface_matches(tree, sockets):
+        tree.interface.clear()
+        for sock_name, in_out, socket_type, default, extra in sockets:
+            item = tree.interface.new_socket(sock_name, in_out=in_out, socket_type=socket_type)
+            if default is not None and hasattr(item, "default_value"):
+                item.default_value = default
+            for key, value in extra.items():
+                setattr(item, key, value)
+    tree.nodes.clear()
+    return tree
+
+
+def math(tree, operation: str, a=None, b=None, c=None, label: str = ""):
+    """A Math node; a/b/c are output sockets to link or numbers to set."""
+    node = tree.nodes.new("ShaderNodeMath")
+    node.operation = operation
+    if label:
+        node.label = label
+    for i, value in enumerate((a, b, c)):
+        _feed(tree, node.inputs[i], value)
+    return node.outputs[0]
+
+
+def vmath(tree, operation: str, a=None, b=None, scale=None, label: str = ""):
+    """A Vector Math node; returns its vector output (or value output for LENGTH/DOT_PRODUCT...)."""
+    node = tree.nodes.new("ShaderNodeVectorMath")
+    node.operation = operation
+    if label:
+        node.label = label
+    _feed(tree, node.inputs[0], a)
+    _feed(tree, node.inputs[1], b)
+    if scale is not None:
+        _feed(tree, node.inputs["Scale"], scale)
+    value_ops = {"LENGTH", "DISTANCE", "DOT_PRODUCT"}
+    return node.outputs["Value" if operation in value_ops else "Vector"]
+
+
+def _feed(tree, socket, value) -> None:
+    if value is None:
+        return
+    if isinstance(value, bpy.types.NodeSocket):
+        tree.links.new(value, socket)
+    else:
+        socket.default_value = value

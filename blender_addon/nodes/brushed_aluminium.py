@@ -1,0 +1,133 @@
+"""The "SeqCore Brushed Aluminium" node group: parallel-groove texture of an uncoated brushed plate.
+
+Grooves are Perlin noise stretched strongly along the brushing direction (the parallel texture model);
+their height drives a Bump node, and a slow noise varies the reflectance a little across the plate.
+Every input is a texture parameter stored per sample, so a realisation is reproducible.
+"""
+
+from __future__ import annotations
+
+import math as pymath
+
+import bpy
+
+from ._build import SocketSpec, ensure_group, math, vmath
+
+__all__ = ["BRUSHED_GROUP", "build_brushed_group", "set_texture_inputs"]
+
+BRUSHED_GROUP = "SeqCore Brushed Aluminium"
+
+_SOCKETS = (
+    SocketSpec("Seed", "INPUT", "NodeSocketFloat", 0.0),
+    SocketSpec(
+        "Direction",
+        "INPUT",
+        "NodeSocketFloat",
+        0.0,
+        subtype="ANGLE",
+        description="Brushing direction about Z, from the plate's X axis",
+    ),
+    SocketSpec(
+        "Groove Frequency",
+        "INPUT",
+        "NodeSocketFloat",
+        2500.0,
+        min_value=0.0,
+        description="Grooves per metre across the brushing direction",
+    ),
+    SocketSpec(
+        "Groove Stretch",
+        "INPUT",
+        "NodeSocketFloat",
+        80.0,
+        min_value=1.0,
+        description="Groove length / width ratio",
+    ),
+    SocketSpec(
+        "Groove Depth",
+        "INPUT",
+        "NodeSocketFloat",
+        0.1,
+        min_value=0.0,
+        description="Bump strength of the grooves",
+    ),
+    SocketSpec("Tint", "INPUT", "NodeSocketColor", (0.85, 0.85, 0.85, 1.0)),
+    SocketSpec("Reflectance", "OUTPUT", "NodeSocketColor"),
+    SocketSpec("Normal", "OUTPUT", "NodeSocketVector"),
+    SocketSpec("Tangent", "OUTPUT", "NodeSocketVector"),
+)
+
+
+def build_brushed_group() -> bpy.types.ShaderNodeTree:
+    tree = ensure_group(BRUSHED_GROUP, _SOCKETS)
+    nodes = tree.nodes
+    group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
+    group_in.location, group_out.location = (-900, 0), (700, 0)
+    seed, direction, frequency, stretch, depth, tint = group_in.outputs[:6]
+    coords = nodes.new("ShaderNodeTexCoord")
+    p = coords.outputs["Object"]
+
+    rotate = nodes.new("ShaderNodeVectorRotate")
+    rotate.rotation_type = "Z_AXIS"
+    rotate.invert = True
+    tree.links.new(p, rotate.inputs["Vector"])
+    tree.links.new(direction, rotate.inputs["Angle"])
+    seed3 = nodes.new("ShaderNodeCombineXYZ")
+    for i in range(3):
+        tree.links.new(seed, seed3.inputs[i])
+    offset = vmath(
+        tree, "FRACTION", vmath(tree, "MULTIPLY", seed3.outputs[0], (0.7548, 0.5698, 0.431))
+    )
+    offset = vmath(tree, "SCALE", offset, scale=500.0)
+    along = math(tree, "DIVIDE", frequency, stretch)
+    scale3 = nodes.new("ShaderNodeCombineXYZ")
+    tree.links.new(along, scale3.inputs[0])
+    tree.links.new(frequency, scale3.inputs[1])
+    tree.links.new(frequency, scale3.inputs[2])
+    q = vmath(tree, "ADD", vmath(tree, "MULTIPLY", rotate.outputs[0], scale3.outputs[0]), offset)
+
+    grooves = nodes.new("ShaderNodeTexNoise")
+    grooves.noise_dimensions = "3D"
+    grooves.inputs["Scale"].default_value = 1.0
+    grooves.inputs["Detail"].default_value = 3.0
+    grooves.inputs["Roughness"].default_value = 0.6
+    tree.links.new(q, grooves.inputs["Vector"])
+    bump = nodes.new("ShaderNodeBump")
+    bump.inputs["Distance"].default_value = 0.00002
+    tree.links.new(depth, bump.inputs["Strength"])
+    tree.links.new(grooves.outputs["Factor"], bump.inputs["Height"])
+
+    # slow, faint reflectance variation (a few mm) so no two plates look identical
+    blotches = nodes.new("ShaderNodeTexNoise")
+    blotches.inputs["Scale"].default_value = 150.0
+    blotches.inputs["Detail"].default_value = 2.0
+    tree.links.new(
+        vmath(tree, "ADD", p, vmath(tree, "SCALE", offset, scale=0.01)), blotches.inputs[0]
+    )
+    factor = math(tree, "MULTIPLY_ADD", blotches.outputs["Factor"], 0.08, 0.96)
+    reflectance = vmath(tree, "SCALE", tint, scale=factor)
+
+    tangent = nodes.new("ShaderNodeCombineXYZ")
+    tree.links.new(math(tree, "COSINE", direction), tangent.inputs[0])
+    tree.links.new(math(tree, "SINE", direction), tangent.inputs[1])
+    to_world = nodes.new("ShaderNodeVectorTransform")
+    to_world.vector_type, to_world.convert_from, to_world.convert_to = "VECTOR", "OBJECT", "WORLD"
+    tree.links.new(tangent.outputs[0], to_world.inputs[0])
+
+    tree.links.new(reflectance, group_out.inputs[0])
+    tree.links.new(bump.outputs["Normal"], group_out.inputs[1])
+    tree.links.new(to_world.outputs[0], group_out.inputs[2])
+    for i, node in enumerate(n for n in nodes if n not in (group_in, group_out)):
+        node.location = (-700 + 180 * (i // 4), 300 - 200 * (i % 4))
+    return tree
+
+
+def set_texture_inputs(group_node, texture: dict) -> None:
+    """Texture parameters (SampleSpec.texture) onto a group node."""
+    inputs = group_node.inputs
+    inputs["Seed"].default_value = float(texture["seed"])
+    inputs["Direction"].default_value = pymath.radians(texture["direction_deg"])
+    inputs["Groove Frequency"].default_value = texture["groove_frequency"]
+    inputs["Groove Stretch"].default_value = texture["groove_stretch"]
+    inputs["Groove Depth"].default_value = texture["groove_depth"]
+    inputs["Tint"].default_value = (*texture["tint"], 1.0)

@@ -1,0 +1,209 @@
+"""The inspection scene (SPEC §4.2) built, idempotently, from one SampleSpec.
+
+Objects live in a "SeqCore" collection: the plate ("SeqCore Plate", 100 x 120 mm, top at z = 0, local
+coordinates in metres), a perpendicular camera and the light (hexagonal bar ring around the camera, rotated
+or scaled, or a circular ring) as an emissive mesh so its reflection in the plate is the bright field.
+"""
+
+from __future__ import annotations
+
+import math
+
+import bpy
+
+from ..core.camera import PLATE_SIZE_MM, SENSOR_WIDTH_MM, focal_length_mm, view_rect_mm
+from ..core.masks import AOV_NAMES
+from ..core.sample_spec import SampleSpec
+from .materials import build_plate_material
+
+__all__ = [
+    "CAMERA_NAME",
+    "COLLECTION_NAME",
+    "LIGHT_NAME",
+    "LIGHT_STRENGTH",
+    "PLATE_NAME",
+    "build_scene",
+    "ensure_aovs",
+    "light_geometry",
+]
+
+COLLECTION_NAME = "SeqCore"
+PLATE_NAME = "SeqCore Plate"
+CAMERA_NAME = "SeqCore Camera"
+LIGHT_NAME = "SeqCore Light"
+LIGHT_STRENGTH = 2.0
+# light ring radii as fractions of the camera distance: its mirror image spans 0.06..0.09 x distance
+_LIGHT_RADII = (0.12, 0.18)
+_DEFECT_OVERSAMPLING = 2.0  # defect layer pixels per image pixel
+
+
+def light_geometry(kind: str, distance_m: float) -> tuple[int, float, float, float]:
+    """(sides, inner circumradius, outer circumradius, rotation) of a light kind."""
+    inner, outer = (r * distance_m for r in _LIGHT_RADII)
+    if kind == "hex":
+        return 6, inner, outer, 0.0
+    if kind == "hex_rot90":
+        return 6, inner, outer, math.pi / 2
+    if kind == "hex_x2":
+        return 6, 2 * inner, 2 * outer, 0.0
+    if kind == "ring":
+        return 64, inner, outer, 0.0
+    raise ValueError(f"unknown light {kind!r}")
+
+
+def _collection(scene):
+    coll = bpy.data.collections.get(COLLECTION_NAME)
+    if coll is None:
+        coll = bpy.data.collections.new(COLLECTION_NAME)
+    if coll.name not in scene.collection.children:
+        scene.collection.children.link(coll)
+    return coll
+
+
+def _object(name: str, data, coll):
+    """Get or create object `name` showing `data`; replaced data is left for the orphan purge."""
+    obj = bpy.data.objects.get(name)
+    if obj is None:
+        obj = bpy.data.objects.new(name, data)
+    elif obj.data is not data:
+        obj.data = data
+    if obj.name not in coll.objects:
+        coll.objects.link(obj)
+    return obj
+
+
+def _plate_mesh():
+    mesh = bpy.data.meshes.get(PLATE_NAME)
+    if mesh is None:
+        sx, sy = (v / 2000.0 for v in PLATE_SIZE_MM)
+        mesh = bpy.data.meshes.new(PLATE_NAME)
+        mesh.from_pydata(
+            [(-sx, -sy, 0), (sx, -sy, 0), (sx, sy, 0), (-sx, sy, 0)], [], [(0, 1, 2, 3)]
+        )
+        mesh.update()
+    return mesh
+
+
+def _light_mesh(kind: str, distance_m: float):
+    name = f"{LIGHT_NAME} {kind} {distance_m:.4f}"
+    mesh = bpy.data.meshes.get(name)
+    if mesh is None:
+        sides, inner, outer, rotation = light_geometry(kind, distance_m)
+        angles = [rotation + 2 * math.pi * k / sides for k in range(sides)]
+        verts = [(outer * math.cos(a), outer * math.sin(a), 0.0) for a in angles]
+        verts += [(inner * math.cos(a), inner * math.sin(a), 0.0) for a in angles]
+        faces = [(k, (k + 1) % sides, sides + (k + 1) % sides, sides + k) for k in range(sides)]
+        mesh = bpy.data.meshes.new(name)
+        mesh.from_pydata(verts, [], faces)
+        mesh.update()
+    material = bpy.data.materials.get(LIGHT_NAME)
+    if material is None:
+        material = bpy.data.materials.new(LIGHT_NAME)
+        tree = material.node_tree
+        tree.nodes.clear()
+        emission = tree.nodes.new("ShaderNodeEmission")
+        out = tree.nodes.new("ShaderNodeOutputMaterial")
+        tree.links.new(emission.outputs[0], out.inputs["Surface"])
+    material.node_tree.nodes["Emission"].inputs["Strength"].default_value = LIGHT_STRENGTH
+    if not mesh.materials:
+        mesh.materials.append(material)
+    return mesh
+
+
+def ensure_aovs(view_layer) -> None:
+    """Register the value AOVs our materials (and helper B's surface layer) write."""
+    for name in AOV_NAMES:
+        if name not in view_layer.aovs:
+            aov = view_layer.aovs.add()
+            aov.name = name
+            aov.type = "VALUE"
+
+
+def _render_settings(scene, spec: SampleSpec) -> None:
+    scene.render.engine = "CYCLES"
+    cycles = scene.cycles
+    cycles.samples = spec.samples
+    cycles.seed = spec.sampling_seed
+    cycles.use_animated_seed = False
+    cycles.use_adaptive_sampling = False  # same samples everywhere: pairs and AOVs stay comparable
+    cycles.use_denoising = spec.denoise
+    cycles.max_bounces = 4
+    cycles.caustics_reflective = False
+    cycles.caustics_refractive = False
+    scene.render.resolution_x, scene.render.resolution_y = spec.resolution
+    scene.render.resolution_percentage = 100
+    scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
+    scene.render.use_persistent_data = False
+    scene.view_settings.view_transform = "Standard"
+    scene.view_settings.look = "None"
+    scene.view_settings.exposure = 0.0
+    image = scene.render.image_settings
+    image.media_type = "IMAGE"
+    image.file_format = "PNG"
+    image.color_mode = "RGB"
+    image.color_depth = "8"
+    image.compression = 15
+
+
+def _world(scene) -> None:
+    world = bpy.data.worlds.get("SeqCore World") or bpy.data.worlds.new("SeqCore World")
+    world.color = (0.0, 0.0, 0.0)
+    tree = world.node_tree
+    background = tree.nodes.get("Background")
+    if background is None:
+        tree.nodes.clear()
+        background = tree.nodes.new("ShaderNodeBackground")
+        out = tree.nodes.new("ShaderNodeOutputWorld")
+        tree.links.new(background.outputs[0], out.inputs["Surface"])
+    background.inputs["Color"].default_value = (0.02, 0.02, 0.02, 1.0)
+    background.inputs["Strength"].default_value = 1.0
+    scene.world = world
+
+
+def build_scene(spec: SampleSpec, scene=None) -> dict:
+    """Create or update every SeqCore object of `scene` to render `spec`. Returns the objects."""
+    scene = scene or bpy.context.scene
+    coll = _collection(scene)
+    plate = _object(PLATE_NAME, _plate_mesh(), coll)
+    plate.location, plate.rotation_euler, plate.scale = (0, 0, 0), (0, 0, 0), (1, 1, 1)
+    material = build_plate_material(spec.texture, spec.stain)
+    if spec.defects:
+        _apply_defects(material, spec)
+    if not plate.data.materials:
+        plate.data.materials.append(material)
+    else:
+        plate.data.materials[0] = material
+
+    cam_data = bpy.data.cameras.get(CAMERA_NAME) or bpy.data.cameras.new(CAMERA_NAME)
+    cam_data.type = "PERSP"
+    cam_data.sensor_fit = "HORIZONTAL"
+    cam_data.sensor_width = SENSOR_WIDTH_MM
+    cam_data.lens = focal_length_mm(spec.camera)
+    cam_data.clip_start, cam_data.clip_end = 0.01, 10.0
+    cam_data.shift_x = cam_data.shift_y = 0.0
+    camera = _object(CAMERA_NAME, cam_data, coll)
+    cx, cy = spec.camera.center_mm
+    camera.location = (cx / 1000.0, cy / 1000.0, spec.camera.distance_m)
+    camera.rotation_euler = (0.0, 0.0, 0.0)
+    scene.camera = camera
+
+    light = _object(LIGHT_NAME, _light_mesh(spec.light, spec.camera.distance_m), coll)
+    light.location = camera.location
+    light.visible_camera = False
+
+    _world(scene)
+    _render_settings(scene, spec)
+    ensure_aovs(scene.view_layers[0])
+    return {"plate": plate, "camera": camera, "light": light, "material": material}
+
+
+def _apply_defects(material, spec: SampleSpec) -> None:
+    """Helper B's defects/impurities: raster layer over the view, spliced into the plate material."""
+    from ..core import defects
+    from ..nodes.surface_layer import apply_surface_layer
+
+    instances = defects.instances_from_dicts(list(spec.defects))
+    rect = view_rect_mm(spec.camera, spec.resolution)
+    px_per_mm = _DEFECT_OVERSAMPLING * spec.resolution[0] / (rect[2] - rect[0])
+    layer = defects.rasterize(instances, rect, px_per_mm)
+    apply_surface_layer(material, layer)

@@ -1,0 +1,153 @@
+"""Render a whole dataset (or one shard of it) into a folder, resumably; shared by render.py and the UI.
+
+Each sample: render once, assemble masks from the AOVs, write image and masks atomically, then add
+the sample to the manifest (atomic rewrite). A crash loses at most the sample in flight; re-running
+skips every sample the manifest already lists with its files present.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .._schemas import schemas
+from ..core.dataset import (
+    PlannedSample,
+    RenderSetupError,
+    Shard,
+    check_compatible,
+    generator_info,
+    manifest_sample,
+    merge_shards,
+    plan_samples,
+    shard_manifest_path,
+)
+from ..core.masks import assemble_masks
+from ..core.sample_spec import DatasetSettings
+from .render_sample import configure_device, purge_orphans, render_spec
+
+__all__ = ["Progress", "prepare_output", "render_dataset", "write_sample_files"]
+
+TOOL_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int  # samples finished in this shard, including skipped ones
+    total: int
+    sample_id: str
+    seconds: float
+    skipped: bool
+
+
+def prepare_output(out: Path) -> None:
+    """Create the dataset folders, or fail with one line if the folder cannot be written."""
+    try:
+        for sub in ("images", "masks"):
+            (out / sub).mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RenderSetupError(
+            f"{out}: output folder is not writable ({exc.strerror or exc})"
+        ) from None
+
+
+def _class_ids() -> dict[str, int]:
+    return {c.name: c.id for c in schemas.DEFAULT_CLASSES}
+
+
+def write_sample_files(
+    out: Path, planned: PlannedSample, image_path: Path, planes: dict, split: str
+):
+    """Masks and image of one rendered sample into the dataset; returns its manifest entry."""
+    result = assemble_masks(planes, planned.spec.defects, _class_ids())
+    height, width = result.semantic.shape
+    sid = planned.sample_id
+    schemas.write_png(
+        out / "masks" / f"{sid}_semantic.png", result.semantic.tobytes(), width, height
+    )
+    schemas.write_png(
+        out / "masks" / f"{sid}_instance.png",
+        result.instance.astype(">u2").tobytes(),
+        width,
+        height,
+        1,
+        16,
+    )
+    valid = (result.valid * 255).astype(np.uint8)
+    schemas.write_png(out / "masks" / f"{sid}_valid.png", valid.tobytes(), width, height)
+    os.replace(image_path, out / "images" / f"{sid}.png")
+    return manifest_sample(planned, split, result.instances, with_valid=True)
+
+
+def _finished_ids(manifest_file: Path, settings: DatasetSettings) -> set[str]:
+    if not manifest_file.exists():
+        return set()
+    try:
+        existing = schemas.load_manifest(manifest_file, check_files=False)
+    except schemas.ManifestError as exc:
+        raise RenderSetupError(str(exc)) from None
+    check_compatible(existing, settings, manifest_file)
+    root = manifest_file.parent
+    return {
+        s.id
+        for s in existing.samples
+        if all((root / p).exists() for p in (s.image, s.semantic_mask, s.instance_mask) if p)
+    }
+
+
+def render_dataset(
+    settings: DatasetSettings,
+    out: str | os.PathLike,
+    shard: Shard | None = None,
+    device: str = "cpu",
+    scene=None,
+    blender_version: str = "",
+) -> Iterator[Progress]:
+    """Render the shard's missing samples, yielding progress after each; merges shards at the end."""
+    out = Path(out)
+    shard = shard or Shard()
+    prepare_output(out)
+    manifest_file = shard_manifest_path(out, shard)
+    finished = _finished_ids(manifest_file, settings)
+    try:
+        plan = plan_samples(settings, shard)
+    except ImportError as exc:
+        raise RenderSetupError(f"defects not available yet ({exc})") from None
+    import bpy
+
+    scene = scene or bpy.context.scene
+    configure_device(scene, device)
+    generator = generator_info(
+        settings, TOOL_VERSION, blender_version or bpy.app.version_string, shard
+    )
+    work = out / f".work-{shard.index}-of-{shard.count}"
+    name = out.resolve().name
+    done = 0
+    for planned in plan:
+        if planned.sample_id in finished:
+            done += 1
+            yield Progress(done, len(plan), planned.sample_id, 0.0, True)
+            continue
+        start = time.perf_counter()
+        rendered = render_spec(planned.spec, work, scene)
+        sample = write_sample_files(
+            out, planned, rendered.image_path, rendered.planes, settings.split
+        )
+        schemas.append_samples(manifest_file, [sample], name=name, generator=generator)
+        purge_orphans()
+        done += 1
+        yield Progress(done, len(plan), planned.sample_id, time.perf_counter() - start, False)
+    if not manifest_file.exists():  # a shard without plates still reports in, so merging can finish
+        schemas.append_samples(manifest_file, [], name=name, generator=generator)
+    shutil.rmtree(work, ignore_errors=True)
+    if shard.count > 1:
+        merge_shards(out, shard.count, name)

@@ -1,0 +1,127 @@
+"""Render one SampleSpec: the RGB image (PNG) and, from the same render, the AOV planes (EXR).
+
+The compositor's File Output node writes the AOVs of this very render into an uncompressed multilayer
+EXR that `core.exr` reads back, since the `bpy` module offers no pixels of multilayer images.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bpy
+
+from ..core.exr import read_exr_channels
+from ..core.masks import AOV_NAMES
+from ..core.sample_spec import SampleSpec
+from .build import build_scene
+
+__all__ = [
+    "COMPOSITOR_NAME",
+    "DeviceError",
+    "RenderedSample",
+    "configure_device",
+    "purge_orphans",
+    "render_spec",
+]
+
+COMPOSITOR_NAME = "SeqCore Masks"
+_GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "METAL", "ONEAPI")
+
+
+class DeviceError(RuntimeError):
+    """The requested render device is not available; one line for the user."""
+
+
+class RenderedSample:
+    def __init__(self, image_path: Path, planes: dict):
+        self.image_path = image_path
+        self.planes = planes
+
+
+def configure_device(scene, device: str) -> str:
+    """CPU, or the first GPU backend with a usable device. Returns a description of what is used."""
+    scene.render.engine = "CYCLES"
+    if device == "cpu":
+        scene.cycles.device = "CPU"
+        return "CPU"
+    if device != "gpu":
+        raise DeviceError(f"unknown device {device!r} (use cpu or gpu)")
+    try:
+        prefs = bpy.context.preferences.addons["cycles"].preferences
+    except KeyError:
+        raise DeviceError(
+            "GPU requested but the Cycles add-on preferences are unavailable"
+        ) from None
+    for backend in _GPU_BACKENDS:
+        try:
+            prefs.compute_device_type = backend
+        except TypeError:
+            continue
+        prefs.refresh_devices()
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if gpus:
+            for d in prefs.devices:
+                d.use = d.type == backend
+            scene.cycles.device = "GPU"
+            return f"{backend}: {', '.join(d.name for d in gpus)}"
+    raise DeviceError("GPU requested but no CUDA/OptiX/HIP/Metal/oneAPI device is available")
+
+
+def _compositor(scene, directory: Path, with_masks: bool) -> None:
+    tree = bpy.data.node_groups.get(COMPOSITOR_NAME)
+    if tree is None:
+        tree = bpy.data.node_groups.new(COMPOSITOR_NAME, "CompositorNodeTree")
+    tree.nodes.clear()
+    scene.compositing_node_group = tree if with_masks else None
+    scene.render.use_compositing = with_masks
+    if not with_masks:
+        return
+    layers = tree.nodes.new("CompositorNodeRLayers")
+    layers.scene = scene
+    out = tree.nodes.new("CompositorNodeOutputFile")
+    out.format.media_type = "MULTI_LAYER_IMAGE"
+    out.format.file_format = "OPEN_EXR_MULTILAYER"
+    out.format.exr_codec = "NONE"
+    out.format.color_depth = "32"
+    out.directory = str(directory)
+    out.file_name = "aov"
+    for name in AOV_NAMES:
+        out.file_output_items.new("FLOAT", name)
+        tree.links.new(layers.outputs[name], out.inputs[name])
+
+
+def purge_orphans() -> None:
+    """Drop data-blocks nothing uses any more, so long runs keep flat memory."""
+    bpy.data.orphans_purge(do_local_ids=True, do_linked_ids=True, do_recursive=True)
+
+
+def render_spec(
+    spec: SampleSpec, work_dir: Path, scene=None, with_masks: bool = True
+) -> RenderedSample:
+    """Build the scene for `spec`, render once, return the PNG path and AOV planes (H, W) by name."""
+    scene = scene or bpy.context.scene
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    build_scene(spec, scene)
+    _compositor(scene, work_dir, with_masks)
+    image_path = work_dir / "image.png"
+    exr_path = work_dir / "aov.exr"
+    for stale in (image_path, exr_path):
+        if stale.exists():
+            os.remove(stale)
+    scene.render.filepath = str(image_path)
+    bpy.ops.render.render(write_still=True, scene=scene.name)
+    if not image_path.exists():
+        raise RuntimeError(f"Blender did not write the image {image_path}")
+    planes: dict = {}
+    if with_masks:
+        if not exr_path.exists():
+            raise RuntimeError(f"Blender did not write the mask passes {exr_path}")
+        channels = read_exr_channels(exr_path)
+        for name in AOV_NAMES:
+            plane = channels.get(f"{name}.V", channels.get(name))
+            if plane is None:
+                raise RuntimeError(f"{exr_path}: pass {name!r} missing")
+            planes[name] = plane  # EXR rows run top-down, like the PNG
+    return RenderedSample(image_path, planes)
