@@ -1,2 +1,376 @@
-def main():
-    print("not built yet")
+"""`seqcore-train`: fit, finetune, meld, calibrate, predict, evaluate (SPEC §5.6).
+
+Only option parsing lives here; the work is in workflows.py. Every error a user can cause
+(SeqCoreError, a bad option) ends as one line on stderr and a non-zero exit: 1 for bad data or
+model files, 2 for bad usage.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from seqcore_train.errors import SeqCoreError
+
+__all__ = ["cli", "main"]
+
+DATA_HELP = (
+    "DATA: a manifest dataset, a plain image folder, an MVTec AD category or a LabelMe folder; "
+    "PATH::variant=clean|stained,light=NAME filters a manifest; several DATA concatenate."
+)
+
+
+class _OneLineErrors(click.Group):
+    """A group whose errors print as one line: `seqcore-train: error: ...`."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as done:
+            sys.exit(done.exit_code)
+        except click.exceptions.Abort:
+            click.echo("seqcore-train: aborted", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:
+            click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code or 1)
+        except SeqCoreError as exc:
+            click.echo(f"seqcore-train: error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo(
+                "seqcore-train: interrupted (a fit resumes from its last checkpoint)", err=True
+            )
+            sys.exit(130)
+        if isinstance(result, int) and not standalone_mode:
+            return result
+        sys.exit(0)
+
+
+def _image_size(_ctx, _param, value):
+    if not value:
+        return None
+    width, height = value
+    if width < 8 or height < 8:
+        raise click.BadParameter("must be at least 8 8")
+    return (height, width)
+
+
+def _label_map(_ctx, _param, value):
+    from seqcore_train.datasets import parse_label_map
+
+    try:
+        return tuple(parse_label_map(value).items())
+    except SeqCoreError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _data_options(function):
+    """Options that say how DATA is read; shared by every command that reads DATA."""
+    options = [
+        click.option(
+            "--split",
+            type=click.Choice(["train", "val", "test"]),
+            default=None,
+            help="Split to use (default: train for fit, val for calibrate, test for "
+            "evaluate, all for predict).",
+        ),
+        click.option(
+            "--label-map",
+            callback=_label_map,
+            default=None,
+            metavar="RAW=CLASS,...",
+            help="LabelMe label -> class name; CLASS:defect|impurity adds a class, "
+            "'ignore' excludes the region.",
+        ),
+        click.option(
+            "--image-size",
+            nargs=2,
+            type=int,
+            default=None,
+            callback=_image_size,
+            metavar="W H",
+            help="Resize every image (default: the model's, else as is).",
+        ),
+        click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True),
+        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1"),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def _options(data, split, label_map, image_size, batch_size):
+    from seqcore_train.workflows import DataOptions
+
+    return DataOptions(tuple(data), split, label_map or (), image_size, batch_size)
+
+
+@click.group(cls=_OneLineErrors, epilog=DATA_HELP)
+@click.version_option(package_name="seqcore-train")
+def cli():
+    """Sequential PatchCore: build, fine-tune, meld, calibrate and evaluate anomaly detectors."""
+
+
+def _model_config(
+    backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
+):
+    from seqcore_train.features import BACKBONES
+    from seqcore_train.model import ModelConfig
+
+    if backbone not in BACKBONES:
+        raise click.BadParameter(
+            f"unknown backbone {backbone!r} (have: {', '.join(sorted(BACKBONES))}; "
+            "offline default: efficientnet_lite0)",
+            param_hint="--backbone",
+        )
+    layer_names = tuple(x.strip() for x in layers.split(",") if x.strip()) if layers else None
+    try:
+        return ModelConfig(
+            backbone,
+            layer_names,
+            pool_kernel,
+            weights,
+            coreset_size,
+            sampler,
+            blur_sigma,
+            chunk_size,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _training_options(function):
+    options = [
+        click.option("--epochs", type=click.IntRange(1), default=5, show_default=True),
+        click.option(
+            "--tol",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help="Stop after an epoch with at most this many replacements.",
+        ),
+        click.option(
+            "--augment",
+            is_flag=True,
+            help="Brightness/contrast, flips, blur, noise, black border (paper §V.B).",
+        ),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--no-resume", is_flag=True, help="Ignore a checkpoint left by an interrupted run."
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+@cli.command(epilog=DATA_HELP)
+@click.argument("data", nargs=-1, required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Model file to write (.safetensors).",
+)
+@click.option("--backbone", default="efficientnet_lite0", show_default=True)
+@click.option("--layers", default=None, help="Comma-separated stage names (default: backbone's).")
+@click.option("--pool-kernel", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="State dict for torchvision backbones.",
+)
+@click.option("--coreset-size", type=click.IntRange(1), default=2048, show_default=True)
+@click.option(
+    "--sampler",
+    type=click.Choice(["sequential", "greedy"]),
+    default="sequential",
+    show_default=True,
+)
+@click.option("--blur-sigma", type=click.FloatRange(0), default=2.0, show_default=True)
+@click.option("--chunk-size", type=click.IntRange(1), default=2048, show_default=True)
+@_training_options
+@_data_options
+def fit(
+    data,
+    out,
+    backbone,
+    layers,
+    pool_kernel,
+    weights,
+    coreset_size,
+    sampler,
+    blur_sigma,
+    chunk_size,
+    epochs,
+    tol,
+    augment,
+    seed,
+    no_resume,
+    split,
+    label_map,
+    image_size,
+    batch_size,
+    device,
+):
+    """Build a coreset from the nominal (train) images of DATA."""
+    from seqcore_train import workflows
+
+    config = _model_config(
+        backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
+    )
+    options = _options(data, split, label_map, image_size, batch_size)
+    model = workflows.fit(
+        out, config, options, epochs, tol, augment, seed, device, resume=not no_resume, log=_log
+    )
+    click.echo(f"wrote {out} ({len(model.bank)} coreset points)")
+
+
+@cli.command(epilog=DATA_HELP)
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("data", nargs=-1, required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_training_options
+@_data_options
+def finetune(
+    model,
+    data,
+    out,
+    epochs,
+    tol,
+    augment,
+    seed,
+    no_resume,
+    split,
+    label_map,
+    image_size,
+    batch_size,
+    device,
+):
+    """Continue updating MODEL's coreset with DATA (then calibrate again)."""
+    from seqcore_train import workflows
+
+    options = _options(data, split, label_map, image_size, batch_size)
+    tuned = workflows.finetune(
+        model, out, options, epochs, tol, augment, seed, device, resume=not no_resume, log=_log
+    )
+    click.echo(f"wrote {out} ({len(tuned.bank)} coreset points)")
+
+
+@cli.command()
+@click.argument(
+    "models", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--coreset-size",
+    type=click.IntRange(1),
+    default=None,
+    help="Target size (default: the first model's).",
+)
+@click.option("--epochs", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+def meld(models, out, coreset_size, epochs, seed, device):
+    """Meld the coresets of MODELS into one (then calibrate it)."""
+    from seqcore_train import workflows
+
+    melded = workflows.meld(models, out, coreset_size, epochs, seed, device)
+    click.echo(f"wrote {out} ({len(melded.bank)} coreset points)")
+
+
+@cli.command(epilog=DATA_HELP)
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("data", nargs=-1, required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the calibrated model here (default: update MODEL in place).",
+)
+@_data_options
+def calibrate(model, data, out, split, label_map, image_size, batch_size, device):
+    """Store the threshold that maximises pixel F1 on the validation split of DATA."""
+    from seqcore_train import workflows
+
+    options = _options(data, split, label_map, image_size, batch_size)
+    threshold, f1 = workflows.calibrate(model, options, out, device)
+    click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
+
+
+@cli.command(epilog=DATA_HELP)
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--threshold", type=float, default=None, help="Override the calibrated threshold.")
+@_data_options
+def predict(model, inputs, out, threshold, split, label_map, image_size, batch_size, device):
+    """Heat maps, binary masks and overlays (PNG) for INPUTS (DATA folders)."""
+    from seqcore_train import workflows
+
+    options = _options(inputs, split, label_map, image_size, batch_size)
+    rows = workflows.predict(model, options, out, threshold, device)
+    flagged = sum(r["anomalous"] for r in rows)
+    click.echo(f"{len(rows)} images, {flagged} anomalous; wrote {out}")
+
+
+@cli.command(epilog=DATA_HELP)
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("data", nargs=-1, required=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--threshold", type=float, default=None, help="Override the calibrated threshold.")
+@click.option(
+    "--min-component-size",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="A defect counts as found when a predicted component of this many pixels touches it.",
+)
+@click.option("--name", default=None, help="Row label in the report tables.")
+@_data_options
+def evaluate(
+    model,
+    data,
+    out,
+    threshold,
+    min_component_size,
+    name,
+    split,
+    label_map,
+    image_size,
+    batch_size,
+    device,
+):
+    """Metrics on the test split of DATA: report.json, report.md and figures in --out."""
+    from seqcore_train import workflows
+
+    options = _options(data, split, label_map, image_size, batch_size)
+    report = workflows.evaluate(model, options, out, threshold, min_component_size, name, device)
+    pixel = report["pixel"]
+    click.echo(
+        f"pixel P {_fmt(pixel['precision'])} R {_fmt(pixel['recall'])} F1 {_fmt(pixel['f1'])}, "
+        f"mR_DW {_fmt(report['mean_defect_wise_recall'])}; wrote {out / 'report.md'}"
+    )
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _log(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def main() -> None:
+    cli.main(prog_name="seqcore-train")
+
+
+if __name__ == "__main__":
+    main()

@@ -328,8 +328,10 @@ def _open_one(spec: DataSpec, classes: ClassTable) -> list[Record]:
         return _manifest_records(spec, classes)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return [Record(path.stem, path, None, str(spec), "folder")]
     if not path.is_dir():
-        raise DataError(f"{path}: DATA must be a dataset folder (or its manifest.json)")
+        raise DataError(f"{path}: DATA must be a dataset folder, its manifest.json or an image")
     if (path / "manifest.json").is_file():
         return _manifest_records(spec, classes)
     if spec.variant or spec.light:

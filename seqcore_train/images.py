@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
 
 from seqcore_train.errors import DataError
-from shared_schemas import read_png
+from shared_schemas import atomic_write_bytes, read_png
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -94,19 +93,10 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike, data: np.ndarray) -> None:
-    """Write uint8/uint16 (H, W) or (H, W, 3|4) as PNG via a temporary file and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write uint8/uint16 (H, W) or (H, W, 3|4) as PNG, atomically (tmp file + os.replace)."""
     buffer = io.BytesIO()
     iio.imwrite(buffer, np.ascontiguousarray(data), extension=".png")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -100,13 +100,13 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def sample_factory():
     """`make_sample(semantic, instance, instance_classes, valid=None, sample_id)` -> LoadedSample."""
     return make_sample
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def manifest_writer():
     """`write_manifest_dataset(root, rng, counts, size, variants, valid_border)` -> root."""
     return write_manifest_dataset

@@ -1,0 +1,138 @@
+"""Pictures for people: heat maps, overlays, per-class recall bars, PR curves (matplotlib Agg)."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
+from scipy import ndimage  # noqa: E402
+
+from shared_schemas import atomic_write_bytes  # noqa: E402
+
+__all__ = [
+    "heatmap_rgb",
+    "overlay_rgb",
+    "save_recall_bars",
+    "save_pr_curves",
+    "save_best_worst",
+]
+
+_TP, _FP, _FN = (0.1, 0.85, 0.2), (1.0, 0.25, 0.1), (0.2, 0.5, 1.0)
+
+
+def heatmap_rgb(anomaly_map: np.ndarray, vmax: float) -> np.ndarray:
+    """(H, W) scores -> (H, W, 3) uint8 with the inferno colour map, 0..vmax."""
+    scaled = np.clip(anomaly_map / max(vmax, 1e-12), 0.0, 1.0)
+    return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    return mask & ~ndimage.binary_erosion(mask, iterations=1, border_value=0)
+
+
+def overlay_rgb(
+    image: np.ndarray, predicted: np.ndarray, truth: np.ndarray | None = None
+) -> np.ndarray:
+    """The image with predictions tinted: green = correct, red = false alarm, blue outline = missed
+    truth (without truth: red tint and outline for every predicted pixel)."""
+    out = np.clip(image, 0, 1).astype(np.float32).copy()
+    if truth is None:
+        layers = [(predicted, _FP)]
+    else:
+        layers = [(predicted & truth, _TP), (predicted & ~truth, _FP), (truth & ~predicted, _FN)]
+    for mask, colour in layers:
+        out[mask] = 0.55 * out[mask] + 0.45 * np.asarray(colour, np.float32)
+        out[_outline(mask)] = colour
+    return (out * 255).astype(np.uint8)
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _percent(value) -> float:
+    return np.nan if value is None else 100.0 * value
+
+
+def save_recall_bars(reports: Sequence[tuple[str, dict]], path) -> None:
+    """Per-class R_PX and R_DW, one bar per model: defects should be high, impurities low."""
+    names = [
+        n
+        for n, c in reports[0][1]["per_class"].items()
+        if any(r["per_class"].get(n, {}).get("pixels") for _, r in reports)
+    ]
+    fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.4 * len(names) * 2), 3.4), sharey=True)
+    width = 0.8 / len(reports)
+    x = np.arange(len(names))
+    for panel, (key, title) in zip(
+        axes,
+        (("pixel_recall", "pixel recall R_PX"), ("defect_wise_recall", "defect-wise R_DW")),
+        strict=True,
+    ):
+        for i, (label, report) in enumerate(reports):
+            values = [_percent(report["per_class"][n][key]) for n in names]
+            panel.bar(x + (i - (len(reports) - 1) / 2) * width, values, width, label=label)
+        kinds = [reports[0][1]["per_class"][n]["kind"] for n in names]
+        panel.set_xticks(
+            x,
+            [f"{n}\n({'↑' if k == 'defect' else '↓'})" for n, k in zip(names, kinds, strict=True)],
+        )
+        panel.set_title(title)
+        panel.set_ylim(0, 105)
+        panel.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("%")
+    axes[-1].legend(fontsize=8)
+    _save(fig, path)
+
+
+def save_pr_curves(reports: Sequence[tuple[str, dict]], path) -> None:
+    """Pixel precision-recall curves with each model's calibrated operating point."""
+    fig, ax = plt.subplots(figsize=(4.6, 3.8))
+    for label, report in reports:
+        curve = report.get("curves", {}).get("pr", {})
+        if curve.get("recall"):
+            line = ax.plot(curve["recall"], curve["precision"], label=label)[0]
+            pixel = report["pixel"]
+            if pixel.get("recall") is not None and pixel.get("precision") is not None:
+                ax.plot(pixel["recall"], pixel["precision"], "o", color=line.get_color())
+    ax.set_xlabel("pixel recall")
+    ax.set_ylabel("pixel precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("PR curve (dot: threshold)")
+    _save(fig, path)
+
+
+def save_best_worst(panels: Sequence[tuple[str, dict]], vmax: float, path) -> None:
+    """Rows of (image, heat map, overlay) for the best- and worst-scoring test images.
+
+    Each panel dict holds `image` (H, W, 3), `map` (H, W), `predicted`, `truth`, `valid` (bool)
+    and `f1`.
+    """
+    fig, axes = plt.subplots(len(panels), 3, figsize=(9, 3.1 * len(panels)), squeeze=False)
+    for row, (title, panel) in zip(axes, panels, strict=True):
+        truth_outline = _outline(panel["truth"])
+        shown = np.clip(panel["image"], 0, 1).copy()
+        shown[truth_outline] = _FN
+        shown[~panel["valid"]] *= 0.35
+        row[0].imshow(shown)
+        row[0].set_title(f"{title}: image, truth outline", fontsize=9)
+        row[1].imshow(panel["map"], cmap="inferno", vmin=0, vmax=vmax)
+        row[1].set_title("anomaly map", fontsize=9)
+        row[2].imshow(overlay_rgb(panel["image"], panel["predicted"], panel["truth"]))
+        row[2].set_title(f"green TP, red FP, blue FN (F1 {panel['f1']:.2f})", fontsize=9)
+        for ax in row:
+            ax.set_axis_off()
+    _save(fig, path)

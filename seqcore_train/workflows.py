@@ -1,0 +1,440 @@
+"""The jobs behind the CLI, without click: fit (with resume), calibrate, evaluate, predict.
+
+Each takes plain values and returns plain results, so the demo and tests call them directly and
+cli.py only parses options. Outputs are written atomically; the resolved settings go next to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from seqcore_train.augment import AugmentConfig
+from seqcore_train.batches import sample_batches, to_tensors, training_batches
+from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_datasets
+from seqcore_train.errors import DataError, ModelFileError
+from seqcore_train.figures import (
+    heatmap_rgb,
+    overlay_rgb,
+    save_best_worst,
+    save_pr_curves,
+    save_recall_bars,
+)
+from seqcore_train.images import write_png
+from seqcore_train.metrics import Evaluator
+from seqcore_train.model import ModelConfig, SeqPatchCore
+from seqcore_train.report import render_markdown, write_json
+
+__all__ = [
+    "DataOptions",
+    "settings_path",
+    "checkpoint_path",
+    "fit",
+    "finetune",
+    "meld",
+    "calibrate",
+    "evaluate",
+    "predict",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """How DATA arguments are read (shared by every command)."""
+
+    data: tuple[str, ...]
+    split: str | None = None
+    label_map: tuple[tuple[str, str], ...] = ()
+    image_size: tuple[int, int] | None = None  # (H, W); None keeps each image's own size
+    batch_size: int = 4
+
+    def open(self, split: str | None) -> Dataset:
+        dataset = open_datasets(list(self.data), split=split, label_map=dict(self.label_map))
+        dataset.check()
+        return dataset
+
+
+def settings_path(output: Path) -> Path:
+    """Where the resolved settings of a job writing `output` go."""
+    output = Path(output)
+    return output / "settings.json" if output.suffix == "" else output.with_suffix(".settings.json")
+
+
+def checkpoint_path(model_path: Path) -> Path:
+    return Path(model_path).with_suffix(".checkpoint.safetensors")
+
+
+def _write_settings(output: Path, settings: dict) -> None:
+    write_json(settings_path(output), settings)
+
+
+def _model_image_size(
+    model: SeqPatchCore, requested: tuple[int, int] | None, dataset: Dataset, where: str
+) -> tuple[int, int] | None:
+    """The (H, W) data must be resized to for this model.
+
+    A model remembers the image size it was fitted at; other data is resized to it when the
+    aspect ratio agrees (feature scale must match the coreset), and is incompatible otherwise.
+    """
+    fitted = model.metadata.get("image_size")
+    fitted = tuple(fitted) if fitted else None
+    if requested and fitted and tuple(requested) != fitted:
+        raise ModelFileError(
+            f"{where}: the model was fitted on {fitted[1]}x{fitted[0]} images, "
+            f"--image-size {requested[1]} {requested[0]} is incompatible"
+        )
+    size = tuple(requested) if requested else fitted
+    if size is not None:
+        for record in dataset.records:
+            height, width = image_shape(record.image)
+            if abs(width / height - size[1] / size[0]) > 0.01 * size[1] / size[0]:
+                raise ModelFileError(
+                    f"{record.image}: {width}x{height} is incompatible with the model's "
+                    f"{size[1]}x{size[0]} images (aspect ratio differs; crop the data first)"
+                )
+    return size
+
+
+def _common_size(dataset: Dataset) -> tuple[int, int] | None:
+    shapes = {image_shape(r.image) for r in dataset.records}
+    return shapes.pop() if len(shapes) == 1 else None
+
+
+def _progress(total: int, description: str) -> tqdm:
+    return tqdm(total=total, desc=description, unit="img", leave=False, disable=None)
+
+
+def _train(
+    model: SeqPatchCore,
+    out: Path,
+    options: DataOptions,
+    epochs: int,
+    tol: int,
+    augment: bool,
+    seed: int,
+    settings: dict,
+    resume: bool,
+    log: Callable[[str], None],
+) -> SeqPatchCore:
+    dataset = options.open(options.split or "train")
+    size = _model_image_size(model, options.image_size, dataset, str(out))
+    model.extractor  # noqa: B018 -- builds the backbone now: a missing one fails before any work
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    checkpoint = checkpoint_path(out)
+    start = 0
+    if resume and checkpoint.is_file():
+        saved = SeqPatchCore.load(checkpoint, device=model.device)
+        mark = saved.metadata.get("checkpoint") or {}
+        if mark.get("settings") == key:
+            saved.metadata.pop("checkpoint", None)
+            saved._extractor = model._extractor
+            model, start = saved, int(mark["epoch"]) + 1
+            log(f"resuming from {checkpoint} after epoch {start}")
+    batches = training_batches(
+        dataset,
+        dataset.records,
+        options.batch_size,
+        size,
+        AugmentConfig() if augment else None,
+        seed,
+    )
+    bar = tqdm(total=epochs, initial=start, desc="epochs", unit="epoch", disable=None)
+
+    def counted(epoch: int) -> Iterator:
+        progress = _progress(len(dataset), f"epoch {epoch + 1}/{epochs}")
+        for images, valid in batches(epoch):
+            yield images, valid
+            progress.update(len(images))
+        progress.close()
+
+    def on_epoch_end(stats) -> None:
+        model.save(
+            checkpoint, extra_metadata={"checkpoint": {"epoch": stats.epoch, "settings": key}}
+        )
+        bar.update(1)
+        log(
+            f"epoch {stats.epoch + 1}: {stats.patches} patches, {stats.additions} added, "
+            f"{stats.replacements} replaced, d_m {stats.d_m:.4g}, {stats.seconds:.1f} s"
+        )
+
+    model.fit(counted, epochs=epochs, tol=tol, start_epoch=start, on_epoch_end=on_epoch_end)
+    bar.close()
+    size = size or _common_size(dataset)
+    if size is not None:
+        model.metadata["image_size"] = list(size)
+    model.metadata["training_data"] = model.metadata.get("training_data", []) + [
+        {"data": list(options.data), "split": options.split or "train", "images": len(dataset)}
+    ]
+    model.save(out, extra_metadata={"settings": settings})
+    _write_settings(out, settings)
+    checkpoint.unlink(missing_ok=True)
+    return model
+
+
+def fit(
+    out: Path,
+    config: ModelConfig,
+    options: DataOptions,
+    epochs: int = 5,
+    tol: int = 0,
+    augment: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+) -> SeqPatchCore:
+    """Build a coreset from the train split of DATA and save the model file `out`."""
+    settings = {
+        "command": "fit",
+        "model": config.to_dict(),
+        "data": dataclasses.asdict(options),
+        "epochs": epochs,
+        "tol": tol,
+        "augment": dataclasses.asdict(AugmentConfig()) if augment else None,
+        "seed": seed,
+    }
+    model = SeqPatchCore(config, device=device)
+    return _train(model, Path(out), options, epochs, tol, augment, seed, settings, resume, log)
+
+
+def finetune(
+    model_path: Path,
+    out: Path,
+    options: DataOptions,
+    epochs: int = 5,
+    tol: int = 0,
+    augment: bool = False,
+    seed: int = 0,
+    device: str = "auto",
+    resume: bool = True,
+    log: Callable[[str], None] = print,
+) -> SeqPatchCore:
+    """Continue updating a trained coreset with new data (paper: fine-tuning on real images)."""
+    model = SeqPatchCore.load(model_path, device=device)
+    settings = {
+        "command": "finetune",
+        "base_model": str(model_path),
+        "model": model.config.to_dict(),
+        "data": dataclasses.asdict(options),
+        "epochs": epochs,
+        "tol": tol,
+        "augment": dataclasses.asdict(AugmentConfig()) if augment else None,
+        "seed": seed,
+    }
+    model.threshold = None  # the old threshold belongs to the old coreset
+    model.metadata["finetuned_from"] = str(model_path)
+    return _train(model, Path(out), options, epochs, tol, augment, seed, settings, resume, log)
+
+
+def meld(
+    model_paths: Sequence[Path],
+    out: Path,
+    coreset_size: int | None = None,
+    epochs: int = 5,
+    seed: int = 0,
+    device: str = "auto",
+) -> SeqPatchCore:
+    """Meld coresets into one of `coreset_size` points (default: the first model's size)."""
+    models = [SeqPatchCore.load(p, device=device) for p in model_paths]
+    sizes = {tuple(m.metadata["image_size"]) for m in models if m.metadata.get("image_size")}
+    melded = SeqPatchCore.meld(models, size=coreset_size, epochs=epochs, seed=seed)
+    if len(sizes) == 1:
+        melded.metadata["image_size"] = list(sizes.pop())
+    settings = {
+        "command": "meld",
+        "models": [str(p) for p in model_paths],
+        "coreset_size": melded.config.coreset_size,
+        "epochs": epochs,
+        "seed": seed,
+    }
+    melded.save(out, extra_metadata={"settings": settings})
+    _write_settings(Path(out), settings)
+    return melded
+
+
+def _scored(
+    model: SeqPatchCore, dataset: Dataset, size, batch_size: int, description: str
+) -> Iterator[tuple[LoadedSample, np.ndarray]]:
+    """(sample, anomaly map) for every record, batch by batch, with a progress bar."""
+    progress = _progress(len(dataset), description)
+    for samples in sample_batches(dataset, dataset.records, batch_size, size):
+        images, valid = to_tensors(samples)
+        maps, _scores = model.predict(images, valid)
+        yield from zip(samples, maps.numpy(), strict=True)
+        progress.update(len(samples))
+    progress.close()
+
+
+def calibrate(
+    model_path: Path,
+    options: DataOptions,
+    out: Path | None = None,
+    device: str = "auto",
+) -> tuple[float, float]:
+    """Store the threshold maximising pixel F1 on the validation split; returns (threshold, F1)."""
+    model = SeqPatchCore.load(model_path, device=device)
+    split = options.split or "val"
+    dataset = options.open(split)
+    size = _model_image_size(model, options.image_size, dataset, str(model_path))
+    evaluator = Evaluator(dataset.classes, None)
+    for sample, amap in _scored(model, dataset, size, options.batch_size, "calibrate"):
+        evaluator.update(sample, amap)
+    if evaluator.hist.counts[1].sum() == 0:
+        raise DataError(
+            f"{', '.join(options.data)}: no defect pixels in split {split!r}; "
+            "a threshold needs annotated defects"
+        )
+    threshold, f1 = evaluator.best_threshold()
+    model.threshold = threshold
+    calibration = {"data": list(options.data), "split": split, "images": len(dataset), "f1": f1}
+    model.metadata["calibration"] = calibration
+    target = Path(out or model_path)
+    model.save(target)
+    write_json(
+        target.with_suffix(".calibration.json"),
+        {"command": "calibrate", "model": str(model_path), "threshold": threshold, **calibration},
+    )
+    return threshold, f1
+
+
+def _threshold(model: SeqPatchCore, override: float | None, model_path) -> float:
+    threshold = override if override is not None else model.threshold
+    if threshold is None:
+        raise ModelFileError(
+            f"{model_path}: the model has no threshold; run `seqcore-train calibrate` "
+            "or pass --threshold"
+        )
+    return float(threshold)
+
+
+def evaluate(
+    model_path: Path,
+    options: DataOptions,
+    out: Path,
+    threshold: float | None = None,
+    min_component_size: int = 1,
+    name: str | None = None,
+    device: str = "auto",
+) -> dict:
+    """Metrics of SPEC §5.4 on the test split: report.json, report.md and figures in `out`."""
+    model = SeqPatchCore.load(model_path, device=device)
+    threshold = _threshold(model, threshold, model_path)
+    split = options.split or "test"
+    dataset = options.open(split)
+    size = _model_image_size(model, options.image_size, dataset, str(model_path))
+    evaluator = Evaluator(dataset.classes, threshold, min_component_size)
+    best: dict | None = None
+    worst: dict | None = None
+    started = time.perf_counter()
+    for sample, amap in _scored(model, dataset, size, options.batch_size, "evaluate"):
+        result = evaluator.update(sample, amap)
+        panel = {
+            "id": sample.record.sample_id,
+            "image": sample.image,
+            "map": amap,
+            "predicted": (amap >= threshold) & sample.valid,
+            "truth": dataset.classes.kinds_lookup()[sample.semantic] & sample.valid,
+            "valid": sample.valid,
+            "f1": result.f1,
+            "rank": (result.anomalous, result.f1),
+        }
+        if best is None or panel["rank"] > best["rank"]:
+            best = panel
+        if worst is None or panel["rank"][1] < worst["rank"][1]:
+            worst = panel
+    report = evaluator.result()
+    report["curves"] = {"pr": evaluator.pr_curve()}
+    report["model"] = str(model_path)
+    report["data"] = list(options.data)
+    report["split"] = split
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    label = name or Path(model_path).stem
+    out = Path(out)
+    figures = [
+        ("Per-class recall", "figures/per_class_recall.png"),
+        ("Pixel precision-recall", "figures/pr_curve.png"),
+        ("Best and worst test images", "figures/best_worst.png"),
+    ]
+    save_recall_bars([(label, report)], out / figures[0][1])
+    save_pr_curves([(label, report)], out / figures[1][1])
+    save_best_worst(
+        [(f"best ({best['id']})", best), (f"worst ({worst['id']})", worst)],
+        2.0 * threshold,
+        out / figures[2][1],
+    )
+    write_json(out / "report.json", report)
+    markdown = render_markdown(
+        [(label, report)],
+        f"SeqCore evaluation: {label}",
+        [
+            f"Model `{model_path}` on {', '.join(f'`{d}`' for d in options.data)} (split {split}), "
+            f"{report['images']} images, threshold {threshold:.4g}."
+        ],
+        figures,
+    )
+    (out / "report.md").parent.mkdir(parents=True, exist_ok=True)
+    from shared_schemas import atomic_write_text
+
+    atomic_write_text(out / "report.md", markdown)
+    _write_settings(
+        out,
+        {
+            "command": "evaluate",
+            "model": str(model_path),
+            "data": dataclasses.asdict(options),
+            "split": split,
+            "threshold": threshold,
+            "min_component_size": min_component_size,
+        },
+    )
+    return report
+
+
+def predict(
+    model_path: Path,
+    options: DataOptions,
+    out: Path,
+    threshold: float | None = None,
+    device: str = "auto",
+) -> list[dict]:
+    """Heat maps, binary masks and overlays (PNG) for every input image, plus scores.json."""
+    model = SeqPatchCore.load(model_path, device=device)
+    threshold = _threshold(model, threshold, model_path)
+    dataset = options.open(options.split)
+    size = _model_image_size(model, options.image_size, dataset, str(model_path))
+    out = Path(out)
+    rows = []
+    for sample, amap in _scored(model, dataset, size, options.batch_size, "predict"):
+        stem = sample.record.sample_id.replace("/", "__")
+        predicted = (amap >= threshold) & sample.valid
+        write_png(out / f"{stem}_heatmap.png", heatmap_rgb(amap, 2.0 * threshold))
+        write_png(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255)
+        write_png(out / f"{stem}_overlay.png", overlay_rgb(sample.image, predicted))
+        score = float(amap[sample.valid].max()) if sample.valid.any() else 0.0
+        rows.append(
+            {
+                "id": sample.record.sample_id,
+                "image": str(sample.record.image),
+                "score": score,
+                "anomalous": score >= threshold,
+                "anomalous_pixels": int(predicted.sum()),
+            }
+        )
+    write_json(out / "scores.json", {"threshold": threshold, "images": rows})
+    _write_settings(
+        out,
+        {
+            "command": "predict",
+            "model": str(model_path),
+            "data": dataclasses.asdict(options),
+            "threshold": threshold,
+        },
+    )
+    return rows
