@@ -19,14 +19,20 @@ __all__ = ["reference_sequential_coreset", "greedy_kcenter"]
 
 @torch.no_grad()
 def reference_sequential_coreset(
-    patches: torch.Tensor, size: int, bank: torch.Tensor | None = None
+    patches: torch.Tensor, size: int, bank: torch.Tensor | None = None, counts: dict | None = None
 ) -> torch.Tensor:
-    """Stream `patches` (N, C) in order into a coreset of `size` points, starting from `bank`."""
+    """Stream `patches` (N, C) in order into a coreset of `size` points, starting from `bank`.
+
+    `counts`, when given, receives the number of "additions" and "replacements".
+    """
+    counts = {} if counts is None else counts
+    counts.update(additions=0, replacements=0)
     memory = [] if bank is None else [row.clone() for row in bank]
     dist = None
     for p in patches:
         if len(memory) < size:
             memory.append(p.clone())  # fill phase: every patch is added
+            counts["additions"] += 1
             continue
         if size < 2:
             continue  # one point has no pair: d_m = +inf, nothing can exceed it
@@ -40,6 +46,7 @@ def reference_sequential_coreset(
             # Closest pair (i, j), the first one in row-major order; replace the lower index min(i, j).
             i, j = (dist == d_m).nonzero()[0].tolist()
             memory[min(i, j)] = p.clone()
+            counts["replacements"] += 1
             stacked = torch.stack(memory)
             dist = exact_distances(stacked, stacked)
             dist.fill_diagonal_(math.inf)

@@ -83,7 +83,8 @@ class EfficientNetLite0(nn.Module):
 
     def stages(self) -> list[tuple[str, nn.Module]]:
         """The network as ordered named steps: `stem`, `blocks.0` ... `blocks.15`."""
-        steps: list[tuple[str, nn.Module]] = [("stem", _Call(self.stem))]
+        stem = nn.Sequential(self._conv_stem, self._bn0, self.act)
+        steps: list[tuple[str, nn.Module]] = [("stem", stem)]
         steps += [(f"blocks.{i}", block) for i, block in enumerate(self._blocks)]
         return steps
 
@@ -93,14 +94,3 @@ class EfficientNetLite0(nn.Module):
             x = block(x)
         x = self.act(self._bn1(self._conv_head(x)))
         return self._fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
-
-
-class _Call(nn.Module):
-    """Wrap a bound method as a step without registering its module twice."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)

@@ -170,10 +170,10 @@ def _efficientnet_lite0(weights: str | None):
 def _mobilenet_v3_large(weights: str | None):
     from torchvision.models import mobilenet_v3_large
 
-    model = mobilenet_v3_large(weights=None)
     state, source = _torchvision_weights(
         "mobilenet_v3_large", weights, ("MobileNet_V3_Large_Weights",)
     )
+    model = mobilenet_v3_large(weights=None)
     _load_strict(model, state, source, "mobilenet_v3_large")
     return [(f"features.{i}", m) for i, m in enumerate(model.features)]
 
@@ -187,8 +187,8 @@ def _resnet_builder(name: str, enum_name: str):
     def build(weights: str | None):
         import torchvision.models as tvm
 
-        model = getattr(tvm, name)(weights=None)
         state, source = _torchvision_weights(name, weights, (enum_name,))
+        model = getattr(tvm, name)(weights=None)
         _load_strict(model, state, source, name)
         return _resnet_steps(model)
 

@@ -7,6 +7,7 @@ written to a temporary name and renamed, so a crash never leaves half a model be
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -29,12 +30,17 @@ _META_KEY = "seqcore"
 
 def save_model_file(path: str | os.PathLike, tensors: dict, metadata: dict) -> None:
     """Write tensors and JSON-serialisable metadata atomically; the format name/version are added."""
-    meta = {**metadata, "format": FORMAT_NAME, "format_version": FORMAT_VERSION}
+    plain = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
+    meta = {
+        **metadata,
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "sha256": {name: _digest(t) for name, t in plain.items()},
+    }
     try:
         text = json.dumps(meta, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"model metadata is not plain JSON: {exc}") from exc
-    plain = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
     atomic_write_bytes(path, save_safetensors(plain, metadata={_META_KEY: text}))
 
 
@@ -69,7 +75,20 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
             f"model file {path} has format version {version!r}; this seqcore-train reads version "
             f"{FORMAT_VERSION} (upgrade seqcore-train, or re-create the model)"
         )
+    digests = meta.get("sha256")
+    if not isinstance(digests, dict) or set(digests) != set(tensors):
+        raise ModelFileError(f"model file {path} lacks the checksums of its tensors")
     for name, tensor in tensors.items():
+        if digests[name] != _digest(tensor):
+            raise ModelFileError(
+                f"model file {path} is corrupt: tensor {name!r} fails its checksum"
+            )
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelFileError(f"model file {path}: tensor {name!r} holds NaN or infinite values")
     return tensors, meta
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    """SHA-256 of the tensor's bytes: safetensors itself would load flipped bits silently."""
+    data = tensor.contiguous().view(torch.uint8) if tensor.numel() else tensor.new_empty(0)
+    return hashlib.sha256(data.numpy().tobytes()).hexdigest()

@@ -1,0 +1,107 @@
+"""Backbones load offline from real weight files; missing or wrong weights give one clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+
+from seqcore_train.efficientnet_lite import EfficientNetLite0, lite0_weights_path
+from seqcore_train.errors import BackboneUnavailable
+from seqcore_train.features import BACKBONES, FeatureExtractor
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return FeatureExtractor()
+
+
+def test_lite0_weights_load_strictly_and_classify_a_real_photo():
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    model = EfficientNetLite0()
+    state = torch.load(lite0_weights_path(), weights_only=True, map_location="cpu")
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    photo = torch.from_numpy(sklearn_datasets.load_sample_image("china.jpg").copy())
+    x = photo.permute(2, 0, 1).float()[None] / 255
+    x = torch.nn.functional.interpolate(x, size=(224, 224), mode="bilinear", antialias=True)
+    x = (x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)) / torch.tensor(
+        [0.229, 0.224, 0.225]
+    ).view(1, 3, 1, 1)
+    with torch.no_grad():
+        top5 = model(x)[0].topk(5).indices.tolist()
+    categories = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    names = {categories[i] for i in top5}
+    # A temple with a bell tower in front of hills: an untrained network would not say this.
+    assert names & {"bell cote", "palace", "monastery", "church", "pagoda", "dome"}
+
+
+def test_lite0_features_shape_and_config(lite0):
+    images = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(0))
+    feats = lite0(images)
+    assert feats.shape == (2, 152, 8, 12)
+    assert lite0.feature_dim == 152 and lite0.patch_stride() == 8
+    assert lite0.config()["layers"] == ["blocks.4", "blocks.10"]
+    assert torch.equal(lite0(images), feats)  # frozen, eval mode: deterministic
+    # One image alone gives the same features as in a batch (batch norm uses stored statistics).
+    assert torch.allclose(lite0(images[:1]), feats[:1], rtol=1e-4, atol=1e-4)
+
+
+def test_pool_kernel_and_layers_are_configurable():
+    base = FeatureExtractor(pool_kernel=1, layers=("blocks.2", "blocks.4"))
+    assert base.feature_dim == 24 + 40 and base.patch_stride() == 4
+    images = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    pooled = FeatureExtractor(pool_kernel=3, layers=("blocks.2", "blocks.4"))
+    a, b = base(images), pooled(images)
+    assert a.shape == b.shape == (1, 64, 16, 16)
+    # Pooling averages neighbours: interior cell = mean of the 3x3 unpooled cells.
+    assert torch.allclose(b[0, :24, 5, 5], a[0, :24, 4:7, 4:7].mean(dim=(1, 2)), atol=1e-5)
+
+
+def test_random_mobilenet_state_dict_loads_from_a_path(tmp_path):
+    path = tmp_path / "mobilenet.pth"
+    torch.save(torchvision.models.mobilenet_v3_large(weights=None).state_dict(), path)
+    extractor = FeatureExtractor("mobilenet_v3_large", weights=path)
+    feats = extractor(torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2)))
+    assert feats.shape == (1, 152, 8, 8) and extractor.config()["weights"] == str(path)
+
+
+def test_torchvision_weights_found_in_the_hub_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = Path(torch.hub.get_dir()) / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    model = torchvision.models.resnet18(weights=None)
+    torch.save(model.state_dict(), checkpoints / "resnet18-f37072fd.pth")
+    extractor = FeatureExtractor("resnet18")
+    assert extractor.feature_dim == 128 + 256
+    assert extractor(torch.rand(1, 3, 64, 64)).shape == (1, 384, 8, 8)
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v3_large", "resnet18", "wide_resnet50_2"])
+def test_missing_weights_name_the_offline_default(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache
+    with pytest.raises(BackboneUnavailable, match="efficientnet_lite0") as info:
+        FeatureExtractor(name)
+    assert name in str(info.value)
+
+
+def test_wrong_or_missing_weight_files_are_clear_errors(tmp_path):
+    wrong = tmp_path / "resnet.pth"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), wrong)
+    with pytest.raises(BackboneUnavailable, match="do not fit mobilenet_v3_large"):
+        FeatureExtractor("mobilenet_v3_large", weights=wrong)
+    with pytest.raises(BackboneUnavailable, match="not found"):
+        FeatureExtractor("resnet18", weights=tmp_path / "nothing.pth")
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(BackboneUnavailable, match="cannot read"):
+        FeatureExtractor("resnet18", weights=garbage)
+    with pytest.raises(BackboneUnavailable, match="unknown backbone"):
+        FeatureExtractor("vgg99")
+    with pytest.raises(BackboneUnavailable, match="no stage"):
+        FeatureExtractor(layers=("layer2",))
+    assert {"efficientnet_lite0", "mobilenet_v3_large", "resnet18", "wide_resnet50_2"} <= set(
+        BACKBONES
+    )

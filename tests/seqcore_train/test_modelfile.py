@@ -1,0 +1,102 @@
+"""The .safetensors model file: round trip, atomic write, and every kind of bad file rejected."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from seqcore_train.errors import ModelFileError
+from seqcore_train.modelfile import FORMAT_VERSION, load_model_file, save_model_file
+
+
+def _write(path, bank=None, meta=None):
+    bank = torch.arange(12, dtype=torch.float32).view(3, 4) if bank is None else bank
+    save_model_file(
+        path, {"coreset": bank}, meta or {"config": {"backbone": "x"}, "threshold": 1.5}
+    )
+    return bank
+
+
+def test_round_trip_and_no_leftover_temporary_files(tmp_path):
+    path = tmp_path / "sub" / "model.safetensors"
+    bank = _write(path)
+    tensors, meta = load_model_file(path)
+    assert torch.equal(tensors["coreset"], bank)
+    assert meta["threshold"] == 1.5 and meta["format_version"] == FORMAT_VERSION
+    assert [p.name for p in path.parent.iterdir()] == ["model.safetensors"]
+
+
+def test_overwrite_keeps_a_complete_file_when_metadata_is_bad(tmp_path):
+    path = tmp_path / "model.safetensors"
+    _write(path)
+    with pytest.raises(ValueError, match="JSON"):
+        save_model_file(path, {"coreset": torch.zeros(1, 2)}, {"x": object()})
+    tensors, _ = load_model_file(path)  # the old model is intact
+    assert tensors["coreset"].shape == (3, 4)
+
+
+def _rewrite_meta(path: Path, change) -> None:
+    tensors, meta = load_model_file(path)
+    change(meta)
+    save_file(tensors, str(path), metadata={"seqcore": json.dumps(meta)})
+
+
+def test_unknown_version_and_foreign_files_are_rejected(tmp_path):
+    path = tmp_path / "m.safetensors"
+    _write(path)
+    _rewrite_meta(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(ModelFileError, match=re.escape(str(path)) + ".*format version 2"):
+        load_model_file(path)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"weight": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ModelFileError, match="not a SeqCore model"):
+        load_model_file(foreign)
+    _write(path)
+    _rewrite_meta(path, lambda m: m.update(format="something-else"))
+    with pytest.raises(ModelFileError, match="not a SeqCore model"):
+        load_model_file(path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda data: data[: len(data) // 2],  # truncated
+        lambda data: b"\x00" * 8 + data[8:],  # header length zeroed
+        lambda data: data[:8] + b"[" + data[9:],  # broken JSON header
+        lambda data: (
+            data[:-3] + bytes([data[-3] ^ 0x40]) + data[-2:]
+        ),  # one flipped bit in the data
+        lambda data: b"PK\x03\x04 a zip, or a pickle, not ours",
+        lambda data: b"",
+    ],
+)
+def test_corrupt_files_are_rejected(tmp_path, damage):
+    path = tmp_path / "m.safetensors"
+    _write(path)
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ModelFileError, match=re.escape(str(path))):
+        load_model_file(path)
+
+
+def test_missing_file_and_nan_coreset(tmp_path):
+    with pytest.raises(ModelFileError, match="cannot read"):
+        load_model_file(tmp_path / "absent.safetensors")
+    path = tmp_path / "nan.safetensors"
+    _write(path, bank=torch.tensor([[0.0, float("nan")]]))
+    with pytest.raises(ModelFileError, match="NaN"):
+        load_model_file(path)
+
+
+def test_no_pickle_in_the_package():
+    package = Path(__import__("seqcore_train").__file__).parent
+    for source in package.glob("*.py"):
+        text = source.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(c?pickle|dill|joblib)\b", text, re.M), source
+        assert "torch.save(" not in text, source
+        for call in re.findall(r"torch\.load\([^)]*\)", text):
+            assert "weights_only=True" in call, (source, call)
