@@ -34,7 +34,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 demo: setup
-	@echo "make demo: not built yet (issue: seqcore-train end to end)"; exit 1
+	$(BIN)/python -m seqcore_train.demo --out demo_out
 
 addon:
 	@echo "make addon: not built yet (issue: Blender add-on)"; exit 1

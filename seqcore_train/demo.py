@@ -1,0 +1,213 @@
+"""`make demo`: render small paired datasets, fit Synth and Synth_WS, calibrate, evaluate, compare.
+
+The paper's Table I/II experiment in miniature: two coresets fitted on the same rendered plates,
+one set clean and one with water stains (paired: same texture realisation), calibrated on a
+rendered validation set and evaluated on a rendered test set, both with defects and impurities.
+Everything lands in --out; report.md there compares the two in the paper's table layout.
+
+    python -m seqcore_train.demo --out demo_out           # renders with blender_addon/render.py
+    python -m seqcore_train.demo --out DIR --data DATASETS  # reuse train/ val/ test/ datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqcore_train import workflows
+from seqcore_train.errors import SeqCoreError
+from seqcore_train.figures import save_pr_curves, save_recall_bars
+from seqcore_train.model import ModelConfig
+from seqcore_train.report import render_markdown, write_json
+from shared_schemas import atomic_write_text
+
+__all__ = ["DemoConfig", "render_datasets", "compare", "main"]
+
+RENDER_SCRIPT = Path(__file__).resolve().parents[1] / "blender_addon" / "render.py"
+IMPURITIES = "water_stain,fingerprint,sticker"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Small defaults sized for <= 20 minutes on a 2-core CPU (render time dominates)."""
+
+    train_plates: int = 10  # paired: 10 clean + 10 stained renders
+    val_plates: int = 5
+    test_plates: int = 10
+    resolution: tuple[int, int] = (306, 256)  # W, H: the sensor's 2448:2050 aspect
+    samples: int = 16
+    seed: int = 2024
+    coreset_size: int = 1024
+    epochs: int = 3
+    augment: bool = True
+    batch_size: int = 4
+    device: str = "auto"
+
+
+def _render(out: Path, split: str, count: int, seed: int, config: DemoConfig, *extra: str) -> None:
+    command = [
+        sys.executable,
+        str(RENDER_SCRIPT),
+        "--out", str(out),
+        "--split", split,
+        "--count", str(count),
+        "--seed", str(seed),
+        "--resolution", *map(str, config.resolution),
+        "--samples", str(config.samples),
+        *extra,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    print(f"render {split}: {' '.join(command[1:])}", flush=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if done.returncode != 0:
+        tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
+        raise SeqCoreError(f"rendering {out} failed: {tail[0]}")
+    print(f"render {split}: done in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def render_datasets(data: Path, config: DemoConfig) -> dict[str, Path]:
+    """Render train (paired clean/stained), val and test (defects + impurities); resumable."""
+    folders = {split: data / split for split in ("train", "val", "test")}
+    _render(folders["train"], "train", config.train_plates, config.seed, config,
+            "--variant", "paired")  # fmt: skip
+    _render(folders["val"], "val", config.val_plates, config.seed + 1, config,
+            "--variant", "stained", "--defects", "--impurities", IMPURITIES)  # fmt: skip
+    _render(folders["test"], "test", config.test_plates, config.seed + 2, config,
+            "--variant", "stained", "--defects", "--impurities", IMPURITIES)  # fmt: skip
+    return folders
+
+
+def compare(
+    folders: dict[str, Path],
+    out: Path,
+    config: DemoConfig,
+    log: Callable[[str], None] = print,
+) -> dict[str, dict]:
+    """Fit, calibrate and evaluate Synth and Synth_WS; write out/report.md; return the reports."""
+    out = Path(out)
+    model_config = ModelConfig(coreset_size=config.coreset_size)
+    size = (config.resolution[1], config.resolution[0])
+    scenarios = {"Synth": "clean", "Synth_WS": "stained"}
+    reports: dict[str, dict] = {}
+    timings: dict[str, float] = {}
+    for label, variant in scenarios.items():
+        stem = label.lower()
+        model_path = out / "models" / f"{stem}.safetensors"
+        started = time.perf_counter()
+        train = workflows.DataOptions(
+            (f"{folders['train']}::variant={variant}",), None, (), size, config.batch_size
+        )
+        log(f"{label}: fit on the {variant} training renders")
+        workflows.fit(
+            model_path, model_config, train, config.epochs, 0, config.augment, config.seed,
+            config.device, log=log,
+        )  # fmt: skip
+        val = workflows.DataOptions((str(folders["val"]),), None, (), size, config.batch_size)
+        threshold, f1 = workflows.calibrate(model_path, val, device=config.device)
+        log(f"{label}: threshold {threshold:.4g} (validation pixel F1 {f1:.3f})")
+        test = workflows.DataOptions((str(folders["test"]),), None, (), size, config.batch_size)
+        reports[label] = workflows.evaluate(
+            model_path, test, out / "eval" / stem, name=label, device=config.device
+        )
+        timings[label] = time.perf_counter() - started
+    rows = list(reports.items())
+    figures = [
+        ("Per-class recall, Synth vs Synth_WS", "figures/per_class_recall.png"),
+        ("Pixel precision-recall", "figures/pr_curves.png"),
+    ] + [
+        (f"{label}: best and worst test images", f"eval/{label.lower()}/figures/best_worst.png")
+        for label in scenarios
+    ]
+    save_recall_bars(rows, out / figures[0][1])
+    save_pr_curves(rows, out / figures[1][1])
+    notes = [
+        "Sequential PatchCore fitted on rendered plates without (Synth) and with (Synth_WS) water "
+        "stains: the same texture realisations, paired. Threshold: maximum pixel F1 on the "
+        f"rendered validation set ({config.val_plates} plates); test set: {config.test_plates} "
+        "rendered plates with scratches, bumps, dents (↑: higher is better) and water stains, "
+        "fingerprints, stickers (↓: impurities should not be flagged).",
+        "",
+        f"Settings: {config.train_plates} training plates per variant at "
+        f"{config.resolution[0]}x{config.resolution[1]}, {config.samples} Cycles samples, "
+        f"coreset {config.coreset_size}, {config.epochs} epochs"
+        f"{', augmentation' if config.augment else ''}, backbone {model_config.backbone}. "
+        "Per-model details: " + ", ".join(
+            f"[{label}](eval/{label.lower()}/report.md) ({timings[label]:.0f} s)"
+            for label in scenarios
+        ) + ".",
+    ]  # fmt: skip
+    markdown = render_markdown(rows, "SeqCore demo: influence of water stains", notes, figures)
+    atomic_write_text(out / "report.md", markdown)
+    write_json(
+        out / "summary.json",
+        {
+            "reports": {k: str(out / "eval" / k.lower() / "report.json") for k in reports},
+            "config": config.__dict__,
+        },
+    )
+    return reports
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("demo_out"))
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder with train/ val/ test/ datasets (default: render into OUT/data)",
+    )
+    parser.add_argument("--train-plates", type=int, default=DemoConfig.train_plates)
+    parser.add_argument("--val-plates", type=int, default=DemoConfig.val_plates)
+    parser.add_argument("--test-plates", type=int, default=DemoConfig.test_plates)
+    parser.add_argument("--samples", type=int, default=DemoConfig.samples)
+    parser.add_argument(
+        "--resolution", type=int, nargs=2, metavar=("W", "H"), default=DemoConfig.resolution
+    )
+    parser.add_argument("--epochs", type=int, default=DemoConfig.epochs)
+    parser.add_argument("--coreset-size", type=int, default=DemoConfig.coreset_size)
+    parser.add_argument("--device", default=DemoConfig.device)
+    parser.add_argument("--fresh", action="store_true", help="delete OUT first")
+    args = parser.parse_args(argv)  # fmt: skip
+    config = DemoConfig(
+        train_plates=args.train_plates,
+        val_plates=args.val_plates,
+        test_plates=args.test_plates,
+        resolution=tuple(args.resolution),
+        samples=args.samples,
+        coreset_size=args.coreset_size,
+        epochs=args.epochs,
+        device=args.device,
+    )
+    started = time.perf_counter()
+    try:
+        if args.fresh and args.out.exists():
+            shutil.rmtree(args.out)
+        if args.data is None:
+            folders = render_datasets(args.out / "data", config)
+        else:
+            folders = {split: args.data / split for split in ("train", "val", "test")}
+        reports = compare(folders, args.out, config)
+    except SeqCoreError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 1
+    for label, report in reports.items():
+        pixel = report["pixel"]
+        print(
+            f"{label:9s} P_PX {pixel['precision']:.3f}  R_PX {pixel['recall']:.3f}  "
+            f"F1_PX {pixel['f1']:.3f}  mR_DW {report['mean_defect_wise_recall'] or 0:.3f}  "
+            f"AUROC {pixel['auroc'] or 0:.3f}"
+        )
+    print(f"demo finished in {time.perf_counter() - started:.0f} s")
+    print(f"report: {(args.out / 'report.md').resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
