@@ -217,9 +217,9 @@ def _nearest_on_polyline(xy, frac, xs, ys, reach: float) -> tuple[np.ndarray, np
     return dist, t
 
 
-def _raster_scratch(p: ScratchParams, x, y) -> dict:
+def _raster_scratch(p: ScratchParams, x, y, min_mask_mm: float = 0.0) -> dict:
     xy, frac = scratch_polyline(p)
-    reach = 0.5 * p.width_mm[1] * (1 + _BURR_REACH) + 1e-6
+    reach = max(0.5 * p.width_mm[1] * (1 + _BURR_REACH), 0.5 * min_mask_mm) + 1e-6
     dist, t = _nearest_on_polyline(xy, frac, x[0, :], y[:, 0], reach)
     width, depth = scratch_profile(p, t)
     half = 0.5 * width
@@ -233,7 +233,9 @@ def _raster_scratch(p: ScratchParams, x, y) -> dict:
     out = _blank(x.shape)
     out["height"] = height.reshape(x.shape)
     reach = 1 + _BURR_REACH if p.burr > 0 else 1.0
-    out["support"] = (u < reach).reshape(x.shape)
+    # A groove narrower than a pixel still shows (a thin bright/dark line): its mask keeps at least
+    # `min_mask_mm` of width along the whole curve so the render's coverage test keeps it.
+    out["support"] = ((u < reach) | (dist < 0.5 * min_mask_mm)).reshape(x.shape)
     return out
 
 
@@ -371,8 +373,17 @@ _RASTER = {
 }
 
 
-def rasterize(instances, view_rect_mm, px_per_mm: float, margin_mm: float = 0.5) -> SurfaceLayer:
+def rasterize(
+    instances,
+    view_rect_mm,
+    px_per_mm: float,
+    margin_mm: float = 0.5,
+    min_mask_mm: float | None = None,
+) -> SurfaceLayer:
     """The surface layer of `instances` over `view_rect_mm` (x0, y0, x1, y1) plus `margin_mm`.
+
+    Thin scratches get a mask at least `min_mask_mm` wide (default: 3 layer pixels, 1.5 image
+    pixels at the usual 2x oversampling), wider than the groove itself where it is thinner.
 
     Heights and roughness changes add up; albedo composites in list order (later on top);
     where supports overlap the later instance owns the pixel in `instance`.
@@ -380,6 +391,7 @@ def rasterize(instances, view_rect_mm, px_per_mm: float, margin_mm: float = 0.5)
     vx0, vy0, vx1, vy1 = (float(v) for v in view_rect_mm)
     if not (vx1 > vx0 and vy1 > vy0 and px_per_mm > 0):
         raise ValueError(f"rasterize: empty view rectangle {view_rect_mm} or px_per_mm {px_per_mm}")
+    min_mask_mm = 3.0 / px_per_mm if min_mask_mm is None else float(min_mask_mm)
     x0, y0 = vx0 - margin_mm, vy0 - margin_mm
     w = int(np.ceil((vx1 - vx0 + 2 * margin_mm) * px_per_mm))
     h = int(np.ceil((vy1 - vy0 + 2 * margin_mm) * px_per_mm))
@@ -393,14 +405,18 @@ def rasterize(instances, view_rect_mm, px_per_mm: float, margin_mm: float = 0.5)
     ys = y0 + (np.arange(h) + 0.5) / px_per_mm
     for index, spec in enumerate(instances, start=1):
         discs = footprint(spec)
-        lo = discs[:, :2] - discs[:, 2:]
-        hi = discs[:, :2] + discs[:, 2:]
+        pad = discs[:, 2:] + min_mask_mm  # thin-scratch masks may reach past the footprint
+        lo = discs[:, :2] - pad
+        hi = discs[:, :2] + pad
         c0, c1 = np.searchsorted(xs, lo[:, 0].min()), np.searchsorted(xs, hi[:, 0].max())
         r0, r1 = np.searchsorted(ys, lo[:, 1].min()), np.searchsorted(ys, hi[:, 1].max())
         if c1 <= c0 or r1 <= r0:
             continue  # entirely outside the layer
         gx, gy = np.meshgrid(xs[c0:c1], ys[r0:r1])
-        part = _RASTER[type(spec.params)](spec.params, gx, gy)
+        if isinstance(spec.params, ScratchParams):
+            part = _raster_scratch(spec.params, gx, gy, min_mask_mm)
+        else:
+            part = _RASTER[type(spec.params)](spec.params, gx, gy)
         window = (slice(r0, r1), slice(c0, c1))
         height[window] += part["height"]
         roughness[window] += part["roughness"]

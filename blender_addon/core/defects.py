@@ -96,7 +96,7 @@ class DefectSettings:
     sticker_size_mm: tuple = (8.0, 20.0)
     sticker_thickness_mm: tuple = (0.05, 0.1)
     gap_mm: tuple = (0.3, 2.0)  # impurity-to-defect gap for placement "next_to_defect"
-    min_gap_mm: float = 0.3  # any two instances at least this far apart
+    min_gap_mm: float = 0.5  # any two instances at least this far apart
 
     def __post_init__(self) -> None:
         for name in ("defect_count", "impurity_count"):

@@ -139,13 +139,24 @@ def test_footprint_covers_the_mask(class_name):
     """Placement and the per-instance raster window rely on the footprint covering the support."""
     for seed in SEEDS[:10]:
         spec = place_instances(np.random.default_rng(seed), [class_name], SETTINGS, VIEW)[0]
-        layer = rasterize([spec], VIEW, 8.0)
+        layer = rasterize([spec], VIEW, 8.0, min_mask_mm=0.0)
         xs, ys = layer.pixel_centres()
         rows, cols = np.nonzero(layer.instance)
         points = np.column_stack([xs[cols], ys[rows]])
         discs = footprint(spec)
         gap = np.linalg.norm(points[:, None, :] - discs[None, :, :2], axis=-1) - discs[None, :, 2]
         assert gap.min(axis=1).max() <= 1e-9, (class_name, seed)
+
+
+def test_thin_scratch_mask_keeps_a_minimum_width():
+    settings = DefectSettings(scratch_width_mm=(0.05, 0.08), scratch_length_mm=(10.0, 10.0))
+    spec = place_instances(np.random.default_rng(1), ["scratch"], settings, VIEW)[0]
+    bare = rasterize([spec], VIEW, PX_PER_MM, min_mask_mm=0.0)
+    wide = rasterize([spec], VIEW, PX_PER_MM, min_mask_mm=0.4)
+    np.testing.assert_array_equal(bare.height, wide.height)  # the groove itself is unchanged
+    assert _pixel_area(bare) < 0.1 * 10.0 * 1.2
+    assert _pixel_area(wide) == pytest.approx(0.4 * 10.0 + np.pi * 0.2**2, rel=0.08)
+    assert np.all(wide.instance[bare.instance == 1] == 1)
 
 
 def test_instances_keep_their_own_pixels_and_counts_follow_settings():
