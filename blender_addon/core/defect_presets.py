@@ -1,0 +1,120 @@
+"""Deterministic validation/test compositions: which defects and impurities each plate gets.
+
+A preset is a fixed cycle of plate plans, so a dataset of a given size holds a known mix of clean
+images, defect images (some with impurities, some with an impurity right beside a defect: the
+prediction-leakage case) and impurity-only images; the cycle lists every class, so every full cycle
+contains each one. Shapes and positions are still drawn from the plate's seeded generator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .defect_params import DEFECT_CLASSES, IMPURITY_CLASSES, InstanceSpec
+from .defects import DefectSettings, place_instances
+
+__all__ = [
+    "PRESETS",
+    "PlatePlan",
+    "PresetInfo",
+    "plan_instances",
+    "preset_info",
+    "preset_plan",
+]
+
+
+@dataclass(frozen=True)
+class PlatePlan:
+    """What one plate shows: defect and impurity classes (one instance each), water stains or not."""
+
+    classes: tuple = ()
+    water_stain: bool = False
+    placement: str = "random"
+
+    @property
+    def kind(self) -> str:
+        """'defect', 'impurity' (impurities only) or 'clean'."""
+        if any(c in DEFECT_CLASSES for c in self.classes):
+            return "defect"
+        return "impurity" if self.classes or self.water_stain else "clean"
+
+    def to_dict(self) -> dict:
+        return {"classes": list(self.classes), "water_stain": self.water_stain,
+                "placement": self.placement}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PresetInfo:
+    name: str
+    split: str
+    count: int  # default number of plates: two full cycles
+    cycle: tuple  # PlatePlan per plate, repeated
+
+
+def _p(*classes: str, stain: bool = False, beside: bool = False) -> PlatePlan:
+    return PlatePlan(tuple(classes), stain, "next_to_defect" if beside else "random")
+
+
+_TEST_CYCLE = (
+    _p(),
+    _p("scratch"),
+    _p("bump", stain=True),
+    _p("dent", "fingerprint", beside=True),
+    _p(stain=True),
+    _p("scratch", "dent", "sticker"),
+    _p("fingerprint"),
+    _p("bump", "scratch", "sticker", stain=True, beside=True),
+    _p("sticker", stain=True),
+    _p("dent", "bump", "fingerprint", stain=True),
+)
+_VAL_CYCLE = (
+    _p(),
+    _p("scratch", "bump"),
+    _p("dent", stain=True),
+    _p("fingerprint", "sticker"),
+    _p("scratch", "dent", "fingerprint", stain=True, beside=True),
+)
+_PRESETS = {
+    "demo-val": PresetInfo("demo-val", "val", 2 * len(_VAL_CYCLE), _VAL_CYCLE),
+    "demo-test": PresetInfo("demo-test", "test", 2 * len(_TEST_CYCLE), _TEST_CYCLE),
+}
+PRESETS = tuple(_PRESETS)
+
+
+def preset_info(name: str) -> PresetInfo:
+    if name not in _PRESETS:
+        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return _PRESETS[name]
+
+
+def preset_plan(name: str, plate: int) -> PlatePlan:
+    """The plan of plate `plate` (0-based) of preset `name`."""
+    cycle = preset_info(name).cycle
+    return cycle[plate % len(cycle)]
+
+
+def plan_instances(
+    seed_sequence, plan: PlatePlan, settings: DefectSettings, view_rect_mm, attempts: int = 16
+) -> list[InstanceSpec]:
+    """Instances of every class in `plan`, placed with `plan.placement`.
+
+    A draw that cannot fit them all (rare: a crowded view) is redrawn from the next generator
+    of `seed_sequence`, so a plan's classes are guaranteed, not lucky, and still reproducible.
+    """
+    known = DEFECT_CLASSES + IMPURITY_CLASSES
+    unknown = [c for c in plan.classes if c not in known]
+    if unknown:
+        raise ValueError(f"plate plan: unknown classes {unknown}")
+    wanted = sorted(plan.classes)
+    settings = replace(settings, placement=plan.placement)
+    for attempt in range(attempts):
+        rng = np.random.default_rng([*np.atleast_1d(seed_sequence).tolist(), attempt])
+        specs = place_instances(rng, list(plan.classes), settings, view_rect_mm)
+        if sorted(s.class_name for s in specs) == wanted:
+            return specs
+    raise ValueError(
+        f"plate plan {list(plan.classes)} does not fit in the view {view_rect_mm}: "
+        "reduce the defect sizes or widen the view"
+    )
