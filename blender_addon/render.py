@@ -82,7 +82,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default=(1, 1),
         help="N x M camera positions per plate (default one view in the middle)",
     )
-    p.add_argument("--no-denoise", action="store_true", help="skip the OpenImageDenoise pass")
+    p.add_argument(
+        "--denoise",
+        action="store_true",
+        help="OpenImageDenoise the images (less noise, but clean/stained pairs then "
+        "differ a little outside the stains too)",
+    )
     p.add_argument(
         "--merge",
         action="store_true",
@@ -143,7 +148,7 @@ def settings_from_args(args):
         grid=tuple(args.grid),
         defects=args.defects,
         impurities=args.impurities,
-        denoise=not args.no_denoise,
+        denoise=args.denoise,
         defect_settings=_defect_settings(args),
     )
 

@@ -46,7 +46,7 @@ class SampleSpec:
     sampling_seed: int
     stain: StainParams | None = None
     defects: tuple = ()
-    denoise: bool = True
+    denoise: bool = False
 
     def without_stain(self) -> SampleSpec:
         return replace(self, stain=None)
@@ -77,7 +77,7 @@ class SampleSpec:
             sampling_seed=int(d["sampling_seed"]),
             stain=StainParams.from_dict(stain) if stain else None,
             defects=tuple(dict(x) for x in d.get("defects") or ()),
-            denoise=bool(d.get("denoise", True)),
+            denoise=bool(d.get("denoise", False)),
         )
 
 
@@ -96,7 +96,7 @@ class DatasetSettings:
     grid: tuple[int, int] = (1, 1)
     defects: bool = False
     impurities: tuple[str, ...] = ("water_stain",)
-    denoise: bool = True
+    denoise: bool = False
     defect_settings: object = (
         None  # blender_addon.core.defects.DefectSettings when defects are used
     )
@@ -140,10 +140,10 @@ def sample_texture(rng: np.random.Generator) -> dict:
     return {
         "seed": int(rng.integers(0, 10_000)),
         "direction_deg": float(rng.normal(0.0, 1.5)),
-        "groove_frequency": float(rng.uniform(1500.0, 4000.0)),  # grooves per metre across
+        "groove_frequency": float(rng.uniform(400.0, 1200.0)),  # streaks per metre across
         "groove_stretch": float(rng.uniform(40.0, 120.0)),  # along / across length ratio
-        "groove_depth": float(rng.uniform(0.05, 0.2)),
-        "roughness": float(rng.uniform(0.04, 0.1)),
+        "groove_depth": float(rng.uniform(0.02, 0.08)),
+        "roughness": float(rng.uniform(0.02, 0.06)),
         "anisotropy": float(rng.uniform(0.3, 0.6)),
         "tint": [float(v) for v in tint],
     }

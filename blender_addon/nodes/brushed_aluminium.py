@@ -89,7 +89,7 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     grooves = nodes.new("ShaderNodeTexNoise")
     grooves.noise_dimensions = "3D"
     grooves.inputs["Scale"].default_value = 1.0
-    grooves.inputs["Detail"].default_value = 3.0
+    grooves.inputs["Detail"].default_value = 2.0
     grooves.inputs["Roughness"].default_value = 0.6
     tree.links.new(q, grooves.inputs["Vector"])
     bump = nodes.new("ShaderNodeBump")

@@ -31,7 +31,7 @@ COLLECTION_NAME = "SeqCore"
 PLATE_NAME = "SeqCore Plate"
 CAMERA_NAME = "SeqCore Camera"
 LIGHT_NAME = "SeqCore Light"
-LIGHT_STRENGTH = 2.0
+LIGHT_STRENGTH = 1.0
 # light ring radii as fractions of the camera distance: its mirror image spans 0.06..0.09 x distance
 _LIGHT_RADII = (0.12, 0.18)
 _DEFECT_OVERSAMPLING = 2.0  # defect layer pixels per image pixel
@@ -137,6 +137,9 @@ def _render_settings(scene, spec: SampleSpec) -> None:
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
+    for prop in scene.render.bl_rna.properties:  # no date/time metadata: same spec, same bytes
+        if prop.identifier.startswith("use_stamp") and not prop.is_readonly:
+            setattr(scene.render, prop.identifier, False)
     image = scene.render.image_settings
     image.media_type = "IMAGE"
     image.file_format = "PNG"
