@@ -64,10 +64,18 @@ def _render(out: Path, split: str, count: int, seed: int, config: DemoConfig, *e
     ]  # fmt: skip
     started = time.perf_counter()
     print(f"render {split}: {' '.join(command[1:])}", flush=True)
-    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if done.returncode != 0:
-        tail = done.stdout.strip().splitlines()[-1:] or ["(no output)"]
-        raise SeqCoreError(f"rendering {out} failed: {tail[0]}")
+    last = "(no output)"
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        for line in process.stdout:
+            line = line.rstrip()
+            if line:
+                last = line
+            if line.startswith("["):  # render.py's per-sample progress: "[3/20] 000001_clean 5 s"
+                print(f"  {split} {line}", flush=True)
+    if process.returncode != 0:
+        raise SeqCoreError(f"rendering {out} failed: {last}")
     print(f"render {split}: done in {time.perf_counter() - started:.0f} s", flush=True)
 
 

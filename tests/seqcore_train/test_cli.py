@@ -218,6 +218,19 @@ def test_unknown_label(tmp_path, fitted):
 def test_unknown_backbone(tmp_path, dataset):
     result = run("fit", dataset, "--out", tmp_path / "m.safetensors", "--backbone", "vgg99")
     assert_one_line_error(result, "unknown backbone 'vgg99'", 2)
+    missing = tmp_path / "missing.pth"
+    result = run(
+        "fit",
+        dataset,
+        "--out",
+        tmp_path / "m.safetensors",
+        "--backbone",
+        "resnet18",
+        "--weights",
+        missing,
+    )
+    assert_one_line_error(result, "missing.pth", 1)
+    assert not (tmp_path / "m.safetensors").exists()
 
 
 def test_incompatible_model_and_data(tmp_path, dataset, fitted, calibrated):
