@@ -154,65 +154,65 @@ class SequentialCoreset:
         s = approx_sq_distances(x, points, x_sq, self._sq)  # (chunk, M)
         row_min, row_arg = s.min(dim=1)
         x_norm_max = float(x_sq.max().sqrt())
-        bound = sq_error_bound(dim, x_norm_max + float(self._sq.max().sqrt()), x.dtype, x.device)
+        bank_norm_max = float(self._sq.max().sqrt())
         rel = 8.0 * (dim + 4) * torch.finfo(x.dtype).eps  # rounding of d_m^2 and of the exact path
         pos, rows = 0, len(x)
         while pos < rows:
+            bound = sq_error_bound(dim, x_norm_max + bank_norm_max, x.dtype, x.device)
             d_m = self._nn_val.min()
             d_m2 = float(d_m) ** 2
             margin = bound + rel * d_m2
             # Rows whose screened minimum is clearly <= d_m cannot replace; the rest are candidates.
-            candidates = row_min[pos:] > d_m2 - margin
-            if not bool(candidates.any()):
+            # Until one of them replaces, nothing changes, so they are all judged against this d_m.
+            candidates = (row_min[pos:] > d_m2 - margin).nonzero().squeeze(1) + pos
+            if len(candidates) == 0:
                 return
-            r = pos + int(candidates.to(torch.uint8).argmax())
-            if float(row_min[r]) > d_m2 + margin:
-                replace = True
-            else:  # close call: exact distances to every bank point that may be within d_m
+            r = -1
+            for r, screened in zip(candidates.tolist(), row_min[candidates].tolist(), strict=True):
+                if screened > d_m2 + margin:
+                    break
+                # Close call: exact distances to every bank point that may be within d_m.
                 near = (s[r] <= d_m2 + margin).nonzero().squeeze(1)
-                replace = bool(exact_distances(x[r : r + 1], points[near]).min() > d_m)
-            pos = r + 1
-            if not replace:
-                continue
+                if bool(exact_distances(x[r : r + 1], points[near]).min() > d_m):
+                    break
+            else:
+                return
             k = self._replace(x[r])
-            bound = sq_error_bound(
-                dim, x_norm_max + float(self._sq.max().sqrt()), x.dtype, x.device
-            )
+            bank_norm_max = max(bank_norm_max, float(self._sq[k].sqrt()))
+            pos = r + 1
             if pos == rows:
                 return
             # Column update for the rows still to come: their distance to the new point k.
-            rest_x = x[pos:]
-            col = x_sq[pos:] + self._sq[k] - 2.0 * (rest_x @ points[k])
+            col = x_sq[pos:] + self._sq[k] - 2.0 * (x[pos:] @ points[k])
             s[pos:, k] = col
             rest_min, rest_arg = row_min[pos:], row_arg[pos:]
             lost = rest_arg == k
             closer = col < rest_min
-            rest_min.copy_(torch.where(closer, col, rest_min))
-            rest_arg.copy_(torch.where(closer, torch.full_like(rest_arg, k), rest_arg))
+            torch.minimum(rest_min, col, out=rest_min)
+            rest_arg.masked_fill_(closer, k)
             redo = (lost & ~closer).nonzero().squeeze(1)
             if len(redo):  # their nearest point was the one replaced: full row minimum again
                 rest_min[redo], rest_arg[redo] = s[pos + redo].min(dim=1)
 
     def _replace(self, p: torch.Tensor) -> int:
         """Put p in place of the lower-index member of the closest pair; keep D_M and the NNs exact."""
-        k = int(
-            self._nn_val.argmin()
-        )  # first row at d_m = the lower index of the first closest pair
-        points, dist = self._points, self._dist
+        # The first row at d_m is the lower index of the first closest pair (see the module doc).
+        k = int(self._nn_val.argmin())
+        points, dist, nn_val, nn_idx = self._points, self._dist, self._nn_val, self._nn_idx
         points[k] = p
         self._sq[k] = (p * p).sum()
         row = exact_distances(p[None], points)[0]
         row[k] = math.inf
         dist[k, :] = row
         dist[:, k] = row
-        lost = self._nn_idx == k
-        closer = row < self._nn_val
-        self._nn_val = torch.where(closer, row, self._nn_val)
-        self._nn_idx = torch.where(closer, torch.full_like(self._nn_idx, k), self._nn_idx)
+        lost = nn_idx == k
+        closer = row < nn_val
+        torch.minimum(nn_val, row, out=nn_val)
+        nn_idx.masked_fill_(closer, k)
         redo = lost & ~closer
         redo[k] = True
         idx = redo.nonzero().squeeze(1)
-        self._nn_val[idx], self._nn_idx[idx] = dist[idx].min(dim=1)
+        nn_val[idx], nn_idx[idx] = dist[idx].min(dim=1)
         self.replacements += 1
         return k
 

@@ -300,7 +300,7 @@ class SeqPatchCore:
     def save(self, path: str | os.PathLike, extra_metadata: dict | None = None) -> None:
         """Write the model file atomically (coreset + config + threshold + provenance)."""
         provenance = {**self.metadata, **(extra_metadata or {})}
-        provenance.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        provenance["created"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         provenance["seqcore_version"] = seqcore_version()
         meta = {
             "config": self.config.to_dict(),
