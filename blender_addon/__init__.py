@@ -1,1 +1,33 @@
-"""SeqCore Blender extension. register()/unregister() only (filled by the add-on issue)."""
+"""SeqCore Blender extension: water stains (paper Algorithm 1), inspection scene, dataset rendering.
+
+register()/unregister() only; bpy is imported lazily so `blender_addon.core` works without Blender.
+"""
+
+__all__ = ["register", "unregister"]
+
+
+def _modules():
+    from . import operators, preferences, properties, ui
+
+    return (preferences, properties, operators, ui)
+
+
+def register():
+    import bpy
+
+    for module in _modules():
+        for cls in module.classes:
+            bpy.utils.register_class(cls)
+    from .properties import SEQCORE_PG_settings
+
+    bpy.types.Scene.seqcore = bpy.props.PointerProperty(type=SEQCORE_PG_settings)
+
+
+def unregister():
+    import bpy
+
+    if hasattr(bpy.types.Scene, "seqcore"):
+        del bpy.types.Scene.seqcore
+    for module in reversed(_modules()):
+        for cls in reversed(module.classes):
+            bpy.utils.unregister_class(cls)

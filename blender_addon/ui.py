@@ -1,0 +1,76 @@
+"""The "SeqCore" tab in the 3D viewport sidebar."""
+
+from __future__ import annotations
+
+import bpy
+
+__all__ = ["classes"]
+
+
+class _SeqCorePanel:
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "SeqCore"
+
+
+class VIEW3D_PT_seqcore_scene(_SeqCorePanel, bpy.types.Panel):
+    bl_label = "Inspection Scene"
+
+    def draw(self, context):
+        s = context.scene.seqcore
+        col = self.layout.column()
+        col.prop(s, "light")
+        col.prop(s, "texture_seed")
+        col.prop(s, "view_width_mm")
+        row = col.row(align=True)
+        row.prop(s, "resolution_x")
+        row.prop(s, "resolution_y")
+        col.prop(s, "samples")
+        col.prop(s, "denoise")
+        col.prop(s, "stained")
+        col.operator("seqcore.build_scene", icon="SCENE_DATA")
+
+
+class VIEW3D_PT_seqcore_stain(_SeqCorePanel, bpy.types.Panel):
+    bl_label = "Water Stain"
+
+    def draw(self, context):
+        s = context.scene.seqcore
+        col = self.layout.column()
+        for name in (
+            "stain_radius_mm",
+            "stain_frequency",
+            "stain_amplitude_mm",
+            "stain_gamma",
+            "stain_alpha",
+            "stain_cell_mm",
+            "stain_jitter",
+            "stain_seed",
+            "stain_roughness",
+        ):
+            col.prop(s, name)
+        col.operator("seqcore.add_water_stain", icon="MATERIAL")
+
+
+class VIEW3D_PT_seqcore_dataset(_SeqCorePanel, bpy.types.Panel):
+    bl_label = "Dataset"
+
+    def draw(self, context):
+        s = context.scene.seqcore
+        col = self.layout.column()
+        col.prop(s, "output_dir")
+        col.prop(s, "count")
+        col.prop(s, "dataset_seed")
+        col.prop(s, "variant")
+        col.label(text="Lights")
+        col.row(align=True).prop(s, "lights")
+        col.prop(s, "split")
+        col.label(text="Defects and other impurities")
+        row = col.row(align=True)
+        row.prop(s, "defects", toggle=True)
+        row.prop(s, "fingerprints", toggle=True)
+        row.prop(s, "stickers", toggle=True)
+        col.operator("seqcore.render_dataset", icon="RENDER_ANIMATION")
+
+
+classes = (VIEW3D_PT_seqcore_scene, VIEW3D_PT_seqcore_stain, VIEW3D_PT_seqcore_dataset)

@@ -1,0 +1,94 @@
+"""The add-on as Blender runs it: operators headless, and the extension zip installed into bpy."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from shared_schemas import load_manifest
+
+pytestmark = pytest.mark.blender
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run_operators(bpy, out: Path) -> dict:
+    """Build the scene, stain a second object's material, render 2 samples; what a user does."""
+    settings = bpy.context.scene.seqcore
+    settings.resolution_x, settings.resolution_y, settings.samples = 48, 40, 2
+    assert bpy.ops.seqcore.build_scene() == {"FINISHED"}
+    plate = bpy.data.objects["SeqCore Plate"]
+    bsdf = plate.active_material.node_tree.nodes["SeqCore BSDF"]
+    assert bsdf.bl_idname == "ShaderNodeBsdfPrincipled"
+
+    mesh = bpy.data.meshes.new("cube")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (1, 1, 0)], [], [(0, 1, 2)])
+    cube = bpy.data.objects.new("Other", mesh)
+    bpy.context.scene.collection.objects.link(cube)
+    bpy.context.view_layer.objects.active = cube
+    assert bpy.ops.seqcore.add_water_stain() == {"FINISHED"}
+    assert bpy.ops.seqcore.add_water_stain() == {"FINISHED"}  # chaining a second stain works
+    groups = [n for n in cube.active_material.node_tree.nodes if n.bl_idname == "ShaderNodeGroup"]
+    assert len(groups) == 2 and all(g.node_tree.name == "SeqCore Water Stain" for g in groups)
+
+    settings.output_dir = str(out)
+    settings.count, settings.variant = 1, "paired"
+    assert bpy.ops.seqcore.render_dataset() == {"FINISHED"}
+    return {"groups": len(groups)}
+
+
+def test_operators_run_headless(fresh_bpy, tmp_path):
+    import blender_addon
+
+    blender_addon.register()
+    try:
+        _run_operators(fresh_bpy, tmp_path / "ds")
+    finally:
+        blender_addon.unregister()
+    manifest = load_manifest(tmp_path / "ds")
+    assert sorted(s.variant for s in manifest.samples) == ["clean", "stained"]
+    assert not hasattr(fresh_bpy.types.Scene, "seqcore")
+
+
+def test_extension_zip_installs_enables_and_runs(tmp_path):
+    from blender_addon.build_zip import build_zip
+
+    zip_path = build_zip(tmp_path / "dist")
+    script = tmp_path / "install.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import json, sys
+            import bpy
+            result = bpy.ops.extensions.package_install_files(
+                filepath={str(zip_path)!r}, repo="user_default", enable_on_install=True)
+            assert result == {{"FINISHED"}}, result
+            enabled = [a.module for a in bpy.context.preferences.addons]
+            sys.path.insert(0, {str(Path(__file__).parent)!r})
+            from test_addon_operators import _run_operators
+            info = _run_operators(bpy, __import__("pathlib").Path({str(tmp_path / "ds")!r}))
+            vendored = [m for m in sys.modules if m.endswith("_vendor.shared_schemas")]
+            print("RESULT " + json.dumps({{"enabled": enabled, "vendored": vendored, **info}}))
+            """
+        )
+    )
+    env = {**os.environ, "HOME": str(tmp_path / "home")}  # a throwaway Blender user folder
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    assert "bl_ext.user_default.seqcore" in result["enabled"]
+    assert result["vendored"] == ["bl_ext.user_default.seqcore._vendor.shared_schemas"]
+    assert len(load_manifest(tmp_path / "ds").samples) == 2
