@@ -39,7 +39,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """All command-line options in one place (helpers add theirs here)."""
     p = _Parser(prog="render.py", description="Render a SeqCore inspection dataset with Cycles.")
     p.add_argument("--out", type=Path, help="dataset folder (created; resumed if it exists)")
-    p.add_argument("--count", type=int, default=8, help="number of plates (texture realisations)")
+    p.add_argument(
+        "--count", type=int, default=None, help="number of plates (default 8, or the preset's)"
+    )
     p.add_argument("--seed", type=int, default=0, help="dataset seed: same seed, same dataset")
     p.add_argument(
         "--resolution",
@@ -53,8 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--variant",
         choices=("clean", "stained", "paired"),
-        default="paired",
-        help="paired renders every sample clean and stained (same texture and seed)",
+        default=None,
+        help="paired (default) renders every sample clean and stained (same texture and seed)",
     )
     p.add_argument(
         "--light",
@@ -62,12 +64,50 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=("hex", "hex_rot90", "hex_x2", "ring"),
         help="light source; repeat to mix them over the dataset (default hex)",
     )
-    p.add_argument("--split", choices=("train", "val", "test"), default="train")
-    p.add_argument("--defects", action="store_true", help="add scratches, bumps and dents")
+    p.add_argument("--split", choices=("train", "val", "test"), default=None)
+    p.add_argument(
+        "--defects",
+        nargs="?",
+        const="1-3",
+        default=None,
+        metavar="MIN-MAX",
+        help="add scratches, bumps and dents: MIN-MAX per image (default 1-3)",
+    )
+    p.add_argument(
+        "--defect-classes",
+        default="scratch,bump,dent",
+        help="comma-separated defect classes drawn by --defects",
+    )
     p.add_argument(
         "--impurities",
-        default="water_stain",
+        default=None,
         help=f"comma-separated impurities from {','.join(IMPURITIES)} (default water_stain)",
+    )
+    p.add_argument(
+        "--impurity-count",
+        default="0-1",
+        metavar="MIN-MAX",
+        help="fingerprints/stickers per image when listed in --impurities (default 0-1)",
+    )
+    p.add_argument(
+        "--placement",
+        choices=("random", "next_to_defect"),
+        default="random",
+        help="next_to_defect puts each fingerprint/sticker right beside a defect",
+    )
+    p.add_argument(
+        "--defect-size",
+        action="append",
+        default=[],
+        metavar="NAME=MIN-MAX",
+        help="size range in mm, e.g. scratch_length_mm=10-30 (repeatable; see README)",
+    )
+    p.add_argument(
+        "--preset",
+        choices=("demo-val", "demo-test"),
+        default=None,
+        help="fixed mix of clean, defect and impurity-only plates (sets split, count, "
+        "variant stained and all impurities unless given)",
     )
     p.add_argument("--shard", default="1/1", help="render shard I of N (split by plate)")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
@@ -96,6 +136,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.out is None:
         p.error("--out DIR is required")
+    _preset_defaults(p, args)
     for name in ("count", "samples"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be at least 1")
@@ -113,24 +154,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def _preset_defaults(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Fill the options left unset: from --preset (core.defect_presets) or the plain defaults."""
+    info = None
+    if args.preset:
+        presets = importlib.import_module(f"{_package().__name__}.core.defect_presets")
+        info = presets.preset_info(args.preset)
+        if args.variant == "paired":
+            p.error("--preset renders each plate once: use --variant stained or clean")
+        args.defects = args.defects or "1-3"
+    args.count = args.count if args.count is not None else (info.count if info else 8)
+    args.split = args.split or (info.split if info else "train")
+    args.variant = args.variant or ("stained" if info else "paired")
+    if args.impurities is None:
+        args.impurities = ",".join(IMPURITIES) if info else "water_stain"
+
+
 def _defect_settings(args):
     """helper B's DefectSettings for --defects / fingerprint / sticker, or None."""
     others = tuple(x for x in args.impurities if x != "water_stain")
-    if not args.defects and not others:
+    if args.defects is None and not others and not args.preset:
         return None
-    pkg = _package()
-    try:
-        defects = importlib.import_module(f"{pkg.__name__}.core.defects")
-    except ImportError as exc:
-        raise ValueError(f"defects not available yet ({exc})") from None
-    kwargs = {}
-    if not args.defects:
-        kwargs["defect_count"] = (0, 0)
-    if others:
-        kwargs["impurity_classes"] = others
-    else:
-        kwargs["impurity_count"] = (0, 0)
-    return defects.DefectSettings(**kwargs)
+    options = importlib.import_module(f"{_package().__name__}.core.defect_options")
+    return options.settings_from_options(
+        defects=args.defects,
+        defect_classes=args.defect_classes,
+        impurities=args.impurities,
+        impurity_count=args.impurity_count,
+        placement=args.placement,
+        sizes=args.defect_size,
+    )
 
 
 def settings_from_args(args):
@@ -146,10 +199,11 @@ def settings_from_args(args):
         split=args.split,
         view_width_mm=args.view_width_mm,
         grid=tuple(args.grid),
-        defects=args.defects,
+        defects=args.defects is not None,
         impurities=args.impurities,
         denoise=args.denoise,
         defect_settings=_defect_settings(args),
+        preset=args.preset or "",
     )
 
 

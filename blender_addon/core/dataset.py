@@ -82,8 +82,9 @@ def plan_samples(settings: DatasetSettings, shard: Shard | None = None) -> list[
                 planned.append(
                     PlannedSample(base, plate, view, "clean", None, spec.without_stain())
                 )
-            else:
-                planned.append(PlannedSample(base, plate, view, "stained", None, spec))
+            else:  # "stained": plates a preset (or --impurities) leaves without stains say clean
+                variant = "stained" if spec.stain is not None else "clean"
+                planned.append(PlannedSample(base, plate, view, variant, None, spec))
     return planned
 
 

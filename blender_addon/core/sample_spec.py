@@ -100,6 +100,7 @@ class DatasetSettings:
     defect_settings: object = (
         None  # blender_addon.core.defects.DefectSettings when defects are used
     )
+    preset: str = ""  # core.defect_presets name: fixed per-plate mix of defects/impurities/stains
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
@@ -125,6 +126,7 @@ class DatasetSettings:
             "defect_settings": (
                 self.defect_settings.to_dict() if self.defect_settings is not None else None
             ),
+            "preset": self.preset,
         }
 
 
@@ -178,7 +180,16 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
     centers = grid_centers_mm(*settings.grid) if settings.grid != (1, 1) else [(0.0, 0.0)]
     views = [CameraView(center_mm=c, width_mm=settings.view_width_mm) for c in centers]
     defects: tuple = ()
-    if settings.defects or any(x != "water_stain" for x in settings.impurities):
+    plan = None
+    if settings.preset:
+        from .defect_presets import preset_plan
+
+        plan = preset_plan(settings.preset, plate)
+    if plan is not None:
+        wanted = bool(plan.classes)
+    else:
+        wanted = settings.defects or any(x != "water_stain" for x in settings.impurities)
+    if wanted:
         from . import defects as defect_module  # helper B's module, imported only when asked for
         from .camera import view_rect_mm
 
@@ -189,11 +200,19 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
             max(r[2] for r in rects),
             max(r[3] for r in rects),
         )
-        instances = defect_module.sample_instances(
-            plate_rng(settings.seed, plate, 2), settings.defect_settings, union
-        )
+        defect_settings = settings.defect_settings or defect_module.DefectSettings()
+        if plan is not None:
+            from .defect_presets import plan_instances
+
+            instances = plan_instances([settings.seed, plate, 2], plan, defect_settings, union)
+        else:
+            instances = defect_module.sample_instances(
+                plate_rng(settings.seed, plate, 2), defect_settings, union
+            )
         defects = tuple(_instance_dict(x) for x in instances)
-    use_stain = with_stain and "water_stain" in settings.impurities
+    use_stain = with_stain and (
+        plan.water_stain if plan is not None else "water_stain" in settings.impurities
+    )
     return [
         SampleSpec(
             texture=texture,
