@@ -107,3 +107,41 @@ def test_each_instance_changes_the_image_inside_its_mask_only(fresh_bpy, tmp_pat
             local_change[mask].mean(),
             noise[mask].mean(),
         )
+
+
+def _png(path) -> np.ndarray:
+    from shared_schemas import read_png
+
+    img = read_png(path)
+    dtype = ">u2" if img.bit_depth == 16 else np.uint8
+    return np.frombuffer(img.data, dtype=dtype).reshape(img.height, img.width)
+
+
+def test_twenty_image_test_preset_holds_every_class_and_validates(fresh_bpy, tmp_path):
+    from blender_addon.render import main
+    from shared_schemas import load_manifest
+
+    out = tmp_path / "test_set"
+    argv = ["--out", str(out), "--preset", "demo-test", "--resolution", "96", "80"]
+    assert main([*argv, "--samples", "2"]) == 0
+    manifest = load_manifest(out)  # validates schema, files, classes, unique instance ids
+    assert len(manifest.samples) == 20
+    assert {s.split for s in manifest.samples} == {"test"}
+    seen_in_masks = set()
+    kinds = set()
+    for sample in manifest.samples:
+        semantic = _png(out / sample.semantic_mask)
+        instance = _png(out / sample.instance_mask)
+        ids = [i.id for i in sample.instances]
+        assert len(ids) == len(set(ids))
+        assert set(np.unique(instance)) - {0} == set(ids), sample.id
+        for inst in sample.instances:
+            class_id = manifest.class_by_name(inst.class_name).id
+            assert np.all(semantic[instance == inst.id] == class_id)
+            seen_in_masks.add(inst.class_name)
+        names = {i.class_name for i in sample.instances}
+        kinds.add(
+            "defect" if names & {"scratch", "bump", "dent"} else ("impurity" if names else "clean")
+        )
+    assert seen_in_masks == {c.name for c in DEFAULT_CLASSES}
+    assert kinds == {"clean", "defect", "impurity"}
