@@ -16,6 +16,7 @@ import numpy as np
 
 __all__ = [
     "AOV_DEFECT_ID",
+    "AOV_DEFECT_MASK",
     "AOV_NAMES",
     "AOV_PLATE",
     "AOV_STAIN_ID",
@@ -29,8 +30,11 @@ __all__ = [
 AOV_STAIN_MASK = "seqcore_stain_mask"
 AOV_STAIN_ID = "seqcore_stain_id"  # mask * per-stain random id
 AOV_DEFECT_ID = "seqcore_defect_id"  # helper B: 1-based defect index, 0 = none
+# helper B: 1 inside any defect/impurity instance. A partial pixel k*c of id k alone is ambiguous
+# (2 * 0.5 reads as id 1), so ids are read as the ratio id / mask, like the stains.
+AOV_DEFECT_MASK = "seqcore_defect_mask"
 AOV_PLATE = "seqcore_plate"  # 1 on the plate's surface
-AOV_NAMES = (AOV_STAIN_MASK, AOV_STAIN_ID, AOV_DEFECT_ID, AOV_PLATE)
+AOV_NAMES = (AOV_STAIN_MASK, AOV_STAIN_ID, AOV_DEFECT_ID, AOV_DEFECT_MASK, AOV_PLATE)
 
 _FULL = 0.999  # every filter sample inside
 _ID_DECIMALS = 5
@@ -71,8 +75,15 @@ def _neighbour_max(values: np.ndarray) -> np.ndarray:
     return np.max([padded[i : i + h, j : j + w] for i in range(3) for j in range(3)], axis=0)
 
 
-def resolve_defect_ids(defect_aov: np.ndarray) -> np.ndarray:
-    """Integer defect index per pixel (0 = none). A partial pixel k*c keeps id k when c >= 0.5."""
+def resolve_defect_ids(defect_aov: np.ndarray, mask_aov: np.ndarray | None = None) -> np.ndarray:
+    """Integer defect index per pixel (0 = none). A partial pixel k*c keeps id k when c >= 0.5.
+
+    With the coverage AOV the id is the exact ratio (helper B's layer writes both); without it
+    the neighbouring clean id is the reference.
+    """
+    if mask_aov is not None:
+        ratio = np.divide(defect_aov, mask_aov, out=np.zeros_like(defect_aov), where=mask_aov > 0)
+        return np.where(mask_aov >= 0.5, np.rint(ratio), 0.0).astype(np.int64)
     nearest = np.rint(defect_aov)
     clean = np.where((nearest >= 1) & (np.abs(defect_aov - nearest) < 1e-3), nearest, 0.0)
     reference = np.where(clean > 0, clean, _neighbour_max(clean))
@@ -89,7 +100,7 @@ def assemble_masks(
     shape = planes[AOV_STAIN_MASK].shape
     zeros = np.zeros(shape, np.float32)
     stain = resolve_stain_ids(planes[AOV_STAIN_MASK], planes.get(AOV_STAIN_ID, zeros))
-    defect = resolve_defect_ids(planes.get(AOV_DEFECT_ID, zeros))
+    defect = resolve_defect_ids(planes.get(AOV_DEFECT_ID, zeros), planes.get(AOV_DEFECT_MASK))
     defect = np.where(defect <= len(defects), defect, 0)
     semantic = np.zeros(shape, np.uint8)
     instance = np.zeros(shape, np.uint16)
