@@ -9,7 +9,9 @@ plate's frame, see core.camera), so the same pixels that shape the surface also 
 - albedo RGB + coverage -> a diffuse "label" BSDF (sticker paper, fingerprint residue) mixed over
   the material's surface shader with the coverage as factor; it shares the bumped normal;
 - instance index -> value AOV ``seqcore_defect_id`` through a CLOSEST-interpolated texture, so the
-  mask holds exact indices (1-based into the layer's instance list, 0 = none).
+  mask holds exact indices (1-based into the layer's instance list, 0 = none), and 1 inside any
+  instance -> ``seqcore_defect_mask``: the pixel filter averages both alike, so their ratio gives
+  the index even on border pixels.
 
 Outside the layer the textures CLIP to zero: no bump, no change, no id. Applying twice replaces the
 previous layer; `remove_surface_layer` restores the original links, and removes its images.
@@ -21,7 +23,7 @@ import bpy
 import numpy as np
 
 from ..core.defect_raster import SurfaceLayer
-from ..core.masks import AOV_DEFECT_ID
+from ..core.masks import AOV_DEFECT_ID, AOV_DEFECT_MASK
 
 __all__ = [
     "LAYER_PREFIX",
@@ -208,6 +210,14 @@ def apply_surface_layer(material, layer: SurfaceLayer) -> None:
     aov = _node(tree, "ShaderNodeOutputAOV", "Defect ID", (x + 1100, y - 400))
     aov.aov_name = AOV_DEFECT_ID
     tree.links.new(index.outputs["Blue"], aov.inputs["Value"])
+    # Coverage next to the id: filtered AOVs average k * c at borders, the ratio recovers k.
+    inside = _node(tree, "ShaderNodeMath", "Inside", (x + 900, y - 500))
+    inside.operation = "GREATER_THAN"
+    inside.inputs[1].default_value = 0.5
+    tree.links.new(index.outputs["Blue"], inside.inputs[0])
+    coverage = _node(tree, "ShaderNodeOutputAOV", "Defect Mask", (x + 1100, y - 550))
+    coverage.aov_name = AOV_DEFECT_MASK
+    tree.links.new(inside.outputs[0], coverage.inputs["Value"])
 
     label = _node(tree, "ShaderNodeBsdfPrincipled", "Label BSDF", (x + 1100, y - 700))
     label.inputs["Metallic"].default_value = 0.0

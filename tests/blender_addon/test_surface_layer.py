@@ -6,7 +6,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from blender_addon.core.defects import DefectSettings, place_instances, rasterize  # noqa: E402
-from blender_addon.core.masks import AOV_DEFECT_ID  # noqa: E402
+from blender_addon.core.masks import AOV_DEFECT_ID, AOV_DEFECT_MASK  # noqa: E402
 from blender_addon.nodes.surface_layer import (  # noqa: E402
     LAYER_PREFIX,
     apply_surface_layer,
@@ -68,6 +68,7 @@ def test_layer_is_wired_and_images_hold_the_arrays(material):
     assert _feeder(mix.inputs[1]) == "SeqCore BSDF"
     aov = tree.nodes[f"{LAYER_PREFIX} Defect ID"]
     assert aov.aov_name == AOV_DEFECT_ID
+    assert tree.nodes[f"{LAYER_PREFIX} Defect Mask"].aov_name == AOV_DEFECT_MASK
     index_tex = tree.nodes[f"{LAYER_PREFIX} Index"]
     assert index_tex.interpolation == "Closest" and index_tex.extension == "CLIP"
 
