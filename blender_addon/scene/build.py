@@ -127,7 +127,13 @@ def _render_settings(scene, spec: SampleSpec) -> None:
     cycles.use_animated_seed = False
     cycles.use_adaptive_sampling = False  # same samples everywhere: pairs and AOVs stay comparable
     cycles.use_denoising = spec.denoise
-    cycles.max_bounces = 4
+    # a flat metal plate under an emitter: camera -> plate -> light needs one glossy bounce
+    cycles.max_bounces = 2
+    cycles.diffuse_bounces = 1
+    cycles.glossy_bounces = 2
+    cycles.transmission_bounces = 0
+    cycles.volume_bounces = 0
+    cycles.transparent_max_bounces = 2
     cycles.caustics_reflective = False
     cycles.caustics_refractive = False
     scene.render.resolution_x, scene.render.resolution_y = spec.resolution
