@@ -8,7 +8,7 @@ import bpy
 
 from .core.dataset import RenderSetupError
 from .preferences import get_preferences
-from .properties import dataset_settings, scene_spec, stain_params
+from .properties import dataset_settings, defect_preview_spec, scene_spec, stain_params
 from .scene.build import build_scene
 from .scene.materials import add_water_stain
 from .scene.render_sample import DeviceError
@@ -16,6 +16,7 @@ from .scene.render_sample import DeviceError
 __all__ = [
     "SEQCORE_OT_add_water_stain",
     "SEQCORE_OT_build_scene",
+    "SEQCORE_OT_preview_defects",
     "SEQCORE_OT_render_dataset",
     "classes",
 ]
@@ -32,6 +33,30 @@ class SEQCORE_OT_build_scene(bpy.types.Operator):
         objects = build_scene(scene_spec(context.scene.seqcore), context.scene)
         context.view_layer.objects.active = objects["plate"]
         self.report({"INFO"}, f"SeqCore scene built ({context.scene.seqcore.light} light)")
+        return {"FINISHED"}
+
+
+class SEQCORE_OT_preview_defects(bpy.types.Operator):
+    """Build the scene with defects and impurities drawn from the SeqCore settings (dataset seed)"""
+
+    bl_idname = "seqcore.preview_defects"
+    bl_label = "Preview Defects"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        settings = context.scene.seqcore
+        if not (settings.defects or settings.fingerprints or settings.stickers):
+            self.report({"ERROR"}, "Enable Defects, Fingerprints or Stickers first")
+            return {"CANCELLED"}
+        try:
+            spec = defect_preview_spec(settings)
+        except ValueError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        objects = build_scene(spec, context.scene)
+        context.view_layer.objects.active = objects["plate"]
+        names = ", ".join(d["class"] for d in spec.defects) or "nothing fitted in view"
+        self.report({"INFO"}, f"SeqCore scene built with {names}")
         return {"FINISHED"}
 
 
@@ -146,4 +171,9 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
             self._steps.close()
 
 
-classes = (SEQCORE_OT_build_scene, SEQCORE_OT_add_water_stain, SEQCORE_OT_render_dataset)
+classes = (
+    SEQCORE_OT_build_scene,
+    SEQCORE_OT_preview_defects,
+    SEQCORE_OT_add_water_stain,
+    SEQCORE_OT_render_dataset,
+)

@@ -4,13 +4,30 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    FloatVectorProperty,
+    IntProperty,
+    IntVectorProperty,
+    StringProperty,
+)
 
 from .core.camera import CameraView
+from .core.defects import DefectSettings
 from .core.sample_spec import LIGHTS, DatasetSettings, SampleSpec, sample_texture
 from .core.water_stain import StainParams
 
-__all__ = ["SEQCORE_PG_settings", "classes", "dataset_settings", "scene_spec", "stain_params"]
+__all__ = [
+    "SEQCORE_PG_settings",
+    "classes",
+    "dataset_settings",
+    "defect_preview_spec",
+    "defect_settings",
+    "scene_spec",
+    "stain_params",
+]
 
 _LIGHT_ITEMS = [
     ("hex", "Hexagonal", "Hexagonal light around the camera (the real system's)"),
@@ -18,6 +35,22 @@ _LIGHT_ITEMS = [
     ("hex_x2", "Hexagonal, 2× size", "The hexagonal light scaled 2×"),
     ("ring", "Ring", "Circular ring light"),
 ]
+
+
+_DEFECT_DEFAULTS = DefectSettings()
+
+
+def _size_range(field: str, name: str, description: str = ""):
+    """A (min, max) size range in mm, defaulting to DefectSettings'."""
+    return FloatVectorProperty(
+        name=name,
+        size=2,
+        default=getattr(_DEFECT_DEFAULTS, field),
+        min=0.001,
+        soft_max=100.0,
+        precision=3,
+        description=description or "Minimum and maximum, in millimetres",
+    )
 
 
 class SEQCORE_PG_settings(bpy.types.PropertyGroup):
@@ -80,6 +113,50 @@ class SEQCORE_PG_settings(bpy.types.PropertyGroup):
     fingerprints: BoolProperty(name="Fingerprints", default=False)
     stickers: BoolProperty(name="Stickers", default=False)
 
+    # defects and impurities (helper B, core.defects): counts per image, classes, sizes
+    defect_count: IntVectorProperty(name="Defects per Image", size=2, default=(1, 3), min=0)
+    defect_classes: EnumProperty(
+        name="Defect Classes",
+        items=[
+            ("scratch", "Scratch", "Long thin curved groove, varying width and depth"),
+            ("bump", "Bump", "Smooth raised area with a soft border"),
+            ("dent", "Dent", "Depression with distinct edges and an inner pattern"),
+        ],
+        options={"ENUM_FLAG"},
+        default={"scratch", "bump", "dent"},
+    )
+    impurity_count: IntVectorProperty(
+        name="Fingerprints/Stickers per Image", size=2, default=(0, 1), min=0
+    )
+    placement: EnumProperty(
+        name="Placement",
+        items=[
+            ("random", "Random", "Anywhere in view, apart from each other"),
+            ("next_to_defect", "Next to Defect", "Each impurity right beside a defect"),
+        ],
+        default="random",
+    )
+    preset: EnumProperty(
+        name="Preset",
+        items=[
+            ("none", "None", "Counts and classes as set here"),
+            ("demo-val", "Demo Validation", "Fixed mix of clean, defect and impurity plates"),
+            ("demo-test", "Demo Test", "Fixed mix of clean, defect and impurity plates"),
+        ],
+        default="none",
+        description="A fixed per-plate mix; overrides the counts, classes and water stains",
+    )
+    scratch_length_mm: _size_range("scratch_length_mm", "Scratch Length")
+    scratch_width_mm: _size_range("scratch_width_mm", "Scratch Width")
+    scratch_depth_mm: _size_range("scratch_depth_mm", "Scratch Depth")
+    bump_radius_mm: _size_range("bump_radius_mm", "Bump Radius")
+    bump_height_mm: _size_range("bump_height_mm", "Bump Height")
+    dent_radius_mm: _size_range("dent_radius_mm", "Dent Radius")
+    dent_depth_mm: _size_range("dent_depth_mm", "Dent Depth")
+    fingerprint_size_mm: _size_range("fingerprint_size_mm", "Fingerprint Size")
+    sticker_size_mm: _size_range("sticker_size_mm", "Sticker Size")
+    sticker_thickness_mm: _size_range("sticker_thickness_mm", "Sticker Thickness")
+
 
 def stain_params(settings) -> StainParams:
     return StainParams(
@@ -109,6 +186,53 @@ def scene_spec(settings) -> SampleSpec:
     )
 
 
+_SIZE_FIELDS = (
+    "scratch_length_mm",
+    "scratch_width_mm",
+    "scratch_depth_mm",
+    "bump_radius_mm",
+    "bump_height_mm",
+    "dent_radius_mm",
+    "dent_depth_mm",
+    "fingerprint_size_mm",
+    "sticker_size_mm",
+    "sticker_thickness_mm",
+)
+
+
+def defect_settings(settings) -> DefectSettings:
+    """The sidebar's defect/impurity settings (ValueError with the field name when inconsistent)."""
+    others = tuple(
+        n
+        for n, on in (("fingerprint", settings.fingerprints), ("sticker", settings.stickers))
+        if on
+    )
+    return DefectSettings(
+        defect_count=tuple(settings.defect_count) if settings.defects else (0, 0),
+        defect_classes=tuple(
+            c for c in ("scratch", "bump", "dent") if c in settings.defect_classes
+        ),
+        impurity_count=tuple(settings.impurity_count) if others else (0, 0),
+        impurity_classes=others,
+        placement=settings.placement,
+        **{name: tuple(getattr(settings, name)) for name in _SIZE_FIELDS},
+    )
+
+
+def defect_preview_spec(settings) -> SampleSpec:
+    """The scene spec with defects/impurities drawn from the sidebar (dataset seed) for the view."""
+    from dataclasses import replace
+
+    from .core.camera import view_rect_mm
+    from .core.defects import sample_instances
+
+    spec = scene_spec(settings)
+    rect = view_rect_mm(spec.camera, spec.resolution)
+    rng = np.random.default_rng(settings.dataset_seed)
+    instances = sample_instances(rng, defect_settings(settings), rect)
+    return replace(spec, defects=tuple(i.to_dict() for i in instances))
+
+
 def dataset_settings(settings) -> DatasetSettings:
     impurities = ["water_stain"]  # the variant decides whether stains are drawn
     impurities += [
@@ -116,27 +240,26 @@ def dataset_settings(settings) -> DatasetSettings:
         for n, on in (("fingerprint", settings.fingerprints), ("sticker", settings.stickers))
         if on
     ]
-    defect_settings = None
-    if settings.defects or settings.fingerprints or settings.stickers:
-        from .core import defects
-
-        others = tuple(x for x in impurities if x != "water_stain")
-        kwargs = {} if settings.defects else {"defect_count": (0, 0)}
-        kwargs.update({"impurity_classes": others} if others else {"impurity_count": (0, 0)})
-        defect_settings = defects.DefectSettings(**kwargs)
+    preset = "" if settings.preset == "none" else settings.preset
+    # a preset renders each plate once, stained or clean as its plan says
+    variant = "stained" if preset and settings.variant == "paired" else settings.variant
+    defect_settings_ = None
+    if settings.defects or settings.fingerprints or settings.stickers or preset:
+        defect_settings_ = defect_settings(settings)
     return DatasetSettings(
         count=settings.count,
         seed=settings.dataset_seed,
         resolution=(settings.resolution_x, settings.resolution_y),
         samples=settings.samples,
-        variant=settings.variant,
+        variant=variant,
         lights=tuple(x for x in LIGHTS if x in settings.lights) or ("hex",),
         split=settings.split,
         view_width_mm=settings.view_width_mm,
         defects=settings.defects,
         impurities=tuple(impurities),
         denoise=settings.denoise,
-        defect_settings=defect_settings,
+        defect_settings=defect_settings_,
+        preset=preset,
     )
 
 

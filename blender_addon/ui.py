@@ -65,12 +65,51 @@ class VIEW3D_PT_seqcore_dataset(_SeqCorePanel, bpy.types.Panel):
         col.label(text="Lights")
         col.row(align=True).prop(s, "lights")
         col.prop(s, "split")
-        col.label(text="Defects and other impurities")
+        col.prop(s, "preset")  # defects and impurities: see their panel
+        col.operator("seqcore.render_dataset", icon="RENDER_ANIMATION")
+
+
+class VIEW3D_PT_seqcore_defects(_SeqCorePanel, bpy.types.Panel):
+    bl_label = "Defects and Impurities"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        s = context.scene.seqcore
+        col = self.layout.column()
         row = col.row(align=True)
         row.prop(s, "defects", toggle=True)
         row.prop(s, "fingerprints", toggle=True)
         row.prop(s, "stickers", toggle=True)
-        col.operator("seqcore.render_dataset", icon="RENDER_ANIMATION")
+        sub = col.column()
+        sub.enabled = s.defects
+        sub.prop(s, "defect_count")
+        sub.row(align=True).prop(s, "defect_classes")
+        sub = col.column()
+        sub.enabled = s.fingerprints or s.stickers
+        sub.prop(s, "impurity_count")
+        sub.prop(s, "placement")
+        col.prop(s, "preset")
+        box = col.box()
+        box.label(text="Sizes (min, max) in mm")
+        for name in (
+            "scratch_length_mm",
+            "scratch_width_mm",
+            "scratch_depth_mm",
+            "bump_radius_mm",
+            "bump_height_mm",
+            "dent_radius_mm",
+            "dent_depth_mm",
+            "fingerprint_size_mm",
+            "sticker_size_mm",
+            "sticker_thickness_mm",
+        ):
+            box.row(align=True).prop(s, name)
+        col.operator("seqcore.preview_defects", icon="MOD_DISPLACE")
 
 
-classes = (VIEW3D_PT_seqcore_scene, VIEW3D_PT_seqcore_stain, VIEW3D_PT_seqcore_dataset)
+classes = (
+    VIEW3D_PT_seqcore_scene,
+    VIEW3D_PT_seqcore_stain,
+    VIEW3D_PT_seqcore_defects,
+    VIEW3D_PT_seqcore_dataset,
+)
