@@ -27,9 +27,9 @@ __all__ = [
 _TP, _FP, _FN = (0.1, 0.85, 0.2), (1.0, 0.25, 0.1), (0.2, 0.5, 1.0)
 
 
-def heatmap_rgb(anomaly_map: np.ndarray, vmax: float) -> np.ndarray:
-    """(H, W) scores -> (H, W, 3) uint8 with the inferno colour map, 0..vmax."""
-    scaled = np.clip(anomaly_map / max(vmax, 1e-12), 0.0, 1.0)
+def heatmap_rgb(anomaly_map: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """(H, W) scores -> (H, W, 3) uint8 with the inferno colour map over vmin..vmax."""
+    scaled = np.clip((anomaly_map - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
     return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
 
 
@@ -115,7 +115,7 @@ def save_pr_curves(reports: Sequence[tuple[str, dict]], path) -> None:
     _save(fig, path)
 
 
-def save_best_worst(panels: Sequence[tuple[str, dict]], vmax: float, path) -> None:
+def save_best_worst(panels: Sequence[tuple[str, dict]], vmin: float, vmax: float, path) -> None:
     """Rows of (image, heat map, overlay) for the best- and worst-scoring test images.
 
     Each panel dict holds `image` (H, W, 3), `map` (H, W), `predicted`, `truth`, `valid` (bool)
@@ -129,8 +129,8 @@ def save_best_worst(panels: Sequence[tuple[str, dict]], vmax: float, path) -> No
         shown[~panel["valid"]] *= 0.35
         row[0].imshow(shown)
         row[0].set_title(f"{title}: image, truth outline", fontsize=9)
-        row[1].imshow(panel["map"], cmap="inferno", vmin=0, vmax=vmax)
-        row[1].set_title("anomaly map", fontsize=9)
+        row[1].imshow(panel["map"], cmap="inferno", vmin=vmin, vmax=vmax)
+        row[1].set_title(f"anomaly map ({vmin:.3g}..{vmax:.3g})", fontsize=9)
         row[2].imshow(overlay_rgb(panel["image"], panel["predicted"], panel["truth"]))
         row[2].set_title(f"green TP, red FP, blue FN (F1 {panel['f1']:.2f})", fontsize=9)
         for ax in row:

@@ -366,7 +366,8 @@ def evaluate(
     save_pr_curves([(label, report)], out / figures[1][1])
     save_best_worst(
         [(f"best ({best['id']})", best), (f"worst ({worst['id']})", worst)],
-        2.0 * threshold,
+        0.5 * threshold,
+        1.5 * threshold,
         out / figures[2][1],
     )
     write_json(out / "report.json", report)
@@ -414,7 +415,7 @@ def predict(
     for sample, amap in _scored(model, dataset, size, options.batch_size, "predict"):
         stem = sample.record.sample_id.replace("/", "__")
         predicted = (amap >= threshold) & sample.valid
-        write_png(out / f"{stem}_heatmap.png", heatmap_rgb(amap, 2.0 * threshold))
+        write_png(out / f"{stem}_heatmap.png", heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold))
         write_png(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255)
         write_png(out / f"{stem}_overlay.png", overlay_rgb(sample.image, predicted))
         score = float(amap[sample.valid].max()) if sample.valid.any() else 0.0
