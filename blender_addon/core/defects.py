@@ -207,9 +207,9 @@ def _draw_fingerprint(rng: np.random.Generator, s: DefectSettings) -> Fingerprin
         aspect=float(rng.uniform(0.6, 0.8)),
         angle=float(rng.uniform(0, np.pi)),
         ridge_spacing_mm=float(rng.uniform(0.4, 0.55)),
-        residue=float(rng.uniform(0.15, 0.35)),
+        residue=float(rng.uniform(0.08, 0.22)),  # low contrast: a faint film, never a print
         residue_color=(float(grey), float(grey * 0.93), float(grey * 0.82)),
-        roughness_delta=float(rng.uniform(0.1, 0.3)),
+        roughness_delta=float(rng.uniform(0.05, 0.2)),
         height_mm=float(rng.uniform(0.0005, 0.002)),
         seed=int(rng.integers(0, 2**31 - 1)),
     )
