@@ -169,12 +169,9 @@ def _smoothstep(e0: float, e1: float, x: np.ndarray) -> np.ndarray:
 
 
 def _blank(shape) -> dict:
-    return {
-        "height": np.zeros(shape),
-        "rgb": np.zeros(shape + (3,)),
-        "alpha": np.zeros(shape),
-        "roughness": np.zeros(shape),
-    }
+    """A class's raster: height always; "rgb" (3,) colour per pixel or constant, "alpha" and
+    "roughness" only when the class changes them."""
+    return {"height": np.zeros(shape)}
 
 
 def _nearest_on_polyline(xy, frac, xs, ys, reach: float) -> tuple[np.ndarray, np.ndarray]:
@@ -300,7 +297,7 @@ def _raster_fingerprint(p: FingerprintParams, x, y) -> dict:
     out = _blank(x.shape)
     out["height"] = p.height_mm * cover
     out["alpha"] = p.residue * cover
-    out["rgb"][:] = p.residue_color
+    out["rgb"] = np.asarray(p.residue_color, dtype=np.float64)
     out["roughness"] = p.roughness_delta * cover
     out["support"] = s < 1
     return out
@@ -357,8 +354,7 @@ def _raster_sticker(p: StickerParams, x, y) -> dict:
         ink |= _segment_mask(u - centre, v, _SEGMENTS[char], digit_h, digit_w)
     out = _blank(x.shape)
     out["height"] = np.where(label, p.thickness_mm, 0.0)
-    out["rgb"][:] = p.paper_color
-    out["rgb"][ink & label] = p.ink_color
+    out["rgb"] = np.where((ink & label)[..., None], p.ink_color, p.paper_color)
     out["alpha"] = label.astype(np.float64)
     out["support"] = label
     return out
@@ -396,10 +392,10 @@ def rasterize(
     w = int(np.ceil((vx1 - vx0 + 2 * margin_mm) * px_per_mm))
     h = int(np.ceil((vy1 - vy0 + 2 * margin_mm) * px_per_mm))
     extent = (x0, y0, x0 + w / px_per_mm, y0 + h / px_per_mm)
-    height = np.zeros((h, w))
-    rgb_premult = np.zeros((h, w, 3))
-    alpha = np.zeros((h, w))
-    roughness = np.zeros((h, w))
+    # float32 accumulators: a full-sensor layer is ~20 Mpx.
+    height = np.zeros((h, w), np.float32)
+    albedo = np.zeros((h, w, 4), np.float32)  # premultiplied RGB + alpha until the end
+    roughness = np.zeros((h, w), np.float32)
     instance = np.zeros((h, w), dtype=np.uint16)
     xs = x0 + (np.arange(w) + 0.5) / px_per_mm
     ys = y0 + (np.arange(h) + 0.5) / px_per_mm
@@ -419,22 +415,24 @@ def rasterize(
             part = _RASTER[type(spec.params)](spec.params, gx, gy)
         window = (slice(r0, r1), slice(c0, c1))
         height[window] += part["height"]
-        roughness[window] += part["roughness"]
-        a = part["alpha"]
-        rgb_premult[window] = part["rgb"] * a[..., None] + rgb_premult[window] * (1 - a[..., None])
-        alpha[window] = a + alpha[window] * (1 - a)
+        if "roughness" in part:
+            roughness[window] += part["roughness"]
+        if "alpha" in part:  # "over" compositing, premultiplied
+            a = part["alpha"][..., None]
+            under = albedo[window]
+            under *= 1 - a
+            under[..., :3] += part["rgb"] * a
+            under[..., 3:] += a
         instance[window][part["support"]] = index
-    rgb = np.divide(
-        rgb_premult, alpha[..., None], out=np.zeros_like(rgb_premult), where=alpha[..., None] > 0
-    )
-    albedo = np.concatenate([rgb, alpha[..., None]], axis=-1).astype(np.float32)
+    covered = albedo[..., 3] > 0
+    albedo[covered, :3] /= albedo[covered, 3:]
     return SurfaceLayer(
         view_rect_mm=(vx0, vy0, vx1, vy1),
         px_per_mm=float(px_per_mm),
         extent_mm=extent,
-        height=height.astype(np.float32),
+        height=height,
         albedo=albedo,
-        roughness=roughness.astype(np.float32),
+        roughness=roughness,
         instance=instance,
         class_names=tuple(spec.class_name for spec in instances),
     )
