@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +33,13 @@ from ..core.masks import assemble_masks
 from ..core.sample_spec import DatasetSettings
 from .render_sample import configure_device, purge_orphans, render_spec
 
-__all__ = ["Progress", "prepare_output", "render_dataset", "write_sample_files"]
+__all__ = [
+    "Progress",
+    "prepare_output",
+    "render_dataset",
+    "strip_png_metadata",
+    "write_sample_files",
+]
 
 TOOL_VERSION = "0.1.0"
 
@@ -84,8 +91,23 @@ def write_sample_files(
     )
     valid = (result.valid * 255).astype(np.uint8)
     schemas.write_png(out / "masks" / f"{sid}_valid.png", valid.tobytes(), width, height)
-    os.replace(image_path, out / "images" / f"{sid}.png")
+    schemas.atomic_write_bytes(out / "images" / f"{sid}.png", strip_png_metadata(image_path))
+    os.remove(image_path)
     return manifest_sample(planned, split, result.instances, with_valid=True)
+
+
+def strip_png_metadata(path: Path) -> bytes:
+    """The PNG with only its critical chunks: Cycles stamps render times into tEXt chunks, which
+    would make two renders of one spec differ in bytes though not in pixels."""
+    data = Path(path).read_bytes()
+    keep, pos = [data[:8]], 8
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        end = pos + 12 + length
+        if data[pos + 4 : pos + 8] in (b"IHDR", b"PLTE", b"IDAT", b"IEND"):
+            keep.append(data[pos:end])
+        pos = end
+    return b"".join(keep)
 
 
 def _finished_ids(manifest_file: Path, settings: DatasetSettings) -> set[str]:
