@@ -37,7 +37,7 @@ demo: setup
 	$(BIN)/python -m seqcore_train.demo --out demo_out
 
 addon:
-	@echo "make addon: not built yet (issue: Blender add-on)"; exit 1
+	$(PYTHON) blender_addon/build_zip.py --out dist
 
 bench: setup
 	@echo "see bench/README.md"
