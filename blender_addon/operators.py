@@ -122,7 +122,7 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
             self._start(context)
             while self._step(context):
                 pass
-        except (RenderSetupError, DeviceError, ValueError, OSError) as exc:
+        except (RenderSetupError, DeviceError, ValueError, OSError, RuntimeError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Dataset ready: {self._out}")

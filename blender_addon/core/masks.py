@@ -115,11 +115,12 @@ def assemble_masks(
     values, first = np.unique(stain.ravel(), return_index=True)
     keep = values > 0
     order = np.argsort(first[keep])
-    for n, value in enumerate(values[keep][order]):
-        inst_id = len(defects) + 1 + n
+    inst_id = len(defects)
+    for value in values[keep][order]:
         where = free & (stain == value)
-        if not where.any():
+        if not where.any():  # entirely under a defect
             continue
+        inst_id += 1
         instance[where] = inst_id
         semantic[where] = class_ids["water_stain"]
         instances.append((inst_id, "water_stain", {"stain_id": float(value)}))
