@@ -17,7 +17,12 @@ class SocketSpec(tuple):
 def _interface_matches(tree, sockets) -> bool:
     items = [i for i in tree.interface.items_tree if i.item_type == "SOCKET"]
     have = [(i.name, i.in_out, i.socket_type) for i in items]
-    return have == [(s[0], s[1], s[2]) for s in sockets]
+    want = [(s[0], s[1], s[2]) for s in sockets]
+    # Blender lists outputs before inputs; compare each side in its own order
+    return all(
+        [x for x in have if x[1] == side] == [x for x in want if x[1] == side]
+        for side in ("INPUT", "OUTPUT")
+    )
 
 
 def ensure_group(name: str, sockets, tree_type: str = "ShaderNodeTree"):
