@@ -145,3 +145,39 @@ def test_twenty_image_test_preset_holds_every_class_and_validates(fresh_bpy, tmp
         )
     assert seen_in_masks == {c.name for c in DEFAULT_CLASSES}
     assert kinds == {"clean", "defect", "impurity"}
+
+
+def test_scratch_flips_bright_dark_across_the_light_reflection(fresh_bpy, tmp_path):
+    """Paper Appendix B: a long scratch is bright in the dark field and dark in the bright field."""
+    from blender_addon.core.defects import InstanceSpec, ScratchParams, scratch_polyline
+    from blender_addon.scene.render_sample import render_spec
+
+    points = ((-19.5, -1.0), (-13.0, 0.5), (-6.0, 1.0), (0.0, 0.0))  # edge of view to centre
+    draft = ScratchParams(points, 20.0, (0.4, 0.6), (0.03, 0.04), 1.0, 0.0, 1.0, 1.0, "V", 0.0)
+    xy, _ = scratch_polyline(draft, step_mm=0.01)
+    length = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
+    defects = (InstanceSpec("scratch", replace(draft, length_mm=length)).to_dict(),)
+    camera = CameraView(width_mm=40.0)
+    sample = SampleSpec(
+        texture=sample_texture(np.random.default_rng(0)),
+        light="hex",
+        camera=camera,
+        resolution=(128, 107),
+        samples=16,
+        sampling_seed=3,
+        defects=defects,
+        denoise=False,
+    )
+    rendered = render_spec(sample, tmp_path / "with")
+    image = _read(rendered.image_path).mean(axis=-1)
+    plain = _read(render_spec(replace(sample, defects=()), tmp_path / "plain").image_path)
+    plain = plain.mean(axis=-1)
+    mask = assemble_masks(
+        rendered.planes, defects, {c.name: c.id for c in DEFAULT_CLASSES}
+    ).instance
+    change = (image - plain)[mask == 1]
+    base = plain[mask == 1]
+    bright, dark = base > 160, base < 60  # the light's reflection, and the dark field
+    assert bright.sum() >= 10 and dark.sum() >= 10  # the scratch does cross the reflection
+    assert change[bright].mean() < -15  # darker where the plate mirrors the light
+    assert change[dark].mean() > 15  # brighter where it mirrors the dark surroundings
