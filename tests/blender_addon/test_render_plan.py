@@ -82,6 +82,7 @@ def test_bad_settings_and_shards_are_clear_errors():
         (["--count", "2"], "--out"),
         (["--out", "x", "--impurities", "water_stain,mud"], "mud"),
         (["--out", "x", "--variant", "dirty"], "--variant"),
+        (["--", "--out", "x", "--count", "0"], "--count"),  # blender -b -P render.py -- ARGS
     ],
 )
 def test_render_py_bad_options_exit_nonzero_with_one_line(args, needle):
