@@ -35,15 +35,21 @@ def nn_distances(patches: torch.Tensor, bank: torch.Tensor, chunk_size: int = 20
         x = patches[lo : lo + chunk_size]
         x_sq = sq_norms(x)
         s = approx_sq_distances(x, bank, x_sq, bank_sq)  # (chunk, M)
-        row_min = s.min(dim=1).values
-        # Every point that may be the true nearest one, given the rounding bound of the product.
+        best, nearest = s.min(dim=1)
+        # Every point that may be the true nearest one, given the rounding bound of the product:
+        # usually only the screened nearest; rows with a close second get all their contenders.
         bound = sq_error_bound(
             x.shape[1], float(x_sq.max().sqrt()) + bank_norm_max, x.dtype, x.device
         )
-        rows, cols = (s <= (row_min + 2.0 * bound)[:, None]).nonzero(as_tuple=True)
-        exact = pair_distances(x[rows], bank[cols])
-        best = torch.full((len(x),), math.inf, dtype=bank.dtype, device=bank.device)
-        out[lo : lo + len(x)] = best.scatter_reduce(0, rows, exact, reduce="amin")
+        limit = best + 2.0 * bound
+        dist = pair_distances(x, bank[nearest])
+        s.scatter_(1, nearest[:, None], math.inf)
+        contested = (s.min(dim=1).values <= limit).nonzero().squeeze(1)
+        if len(contested):
+            rows, cols = (s[contested] <= limit[contested, None]).nonzero(as_tuple=True)
+            rows = contested[rows]
+            dist = dist.scatter_reduce(0, rows, pair_distances(x[rows], bank[cols]), reduce="amin")
+        out[lo : lo + len(x)] = dist
     return out
 
 

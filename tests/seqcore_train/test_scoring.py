@@ -61,3 +61,13 @@ def test_anomaly_maps_identical_for_every_chunk_size():
     maps = [anomaly_maps(feats, bank, (64, 64), 2.0, chunk) for chunk in (1, 5, 64, 192, 4096)]
     for m in maps[1:]:
         assert torch.equal(m, maps[0])
+
+
+def test_nn_distances_with_tied_and_duplicate_bank_points():
+    # Integer lattice: many bank points at exactly the same distance from a patch, and duplicates.
+    g = _gen(4)
+    bank = torch.randint(0, 4, (200, 3), generator=g).float() * 10 + 100
+    patches = torch.randint(0, 8, (500, 3), generator=g).float() * 5 + 100
+    brute = torch.cdist(patches.double(), bank.double()).min(dim=1).values.float()
+    for chunk in (1, 13, 500):
+        assert torch.equal(nn_distances(patches, bank, chunk), brute)
