@@ -7,7 +7,7 @@ Every length is in millimetres in the plate's local frame (origin at the plate c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -45,8 +45,9 @@ class _Params:
     @classmethod
     def from_dict(cls, data: dict):
         names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING}
         unknown = set(data) - names
-        missing = names - set(data)
+        missing = required - set(data)
         if unknown or missing:
             raise ValueError(
                 f"{cls.__name__}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
@@ -139,7 +140,11 @@ class FingerprintParams(_Params):
 
 @dataclass(frozen=True)
 class StickerParams(_Params):
-    """A rectangular paper label, slightly raised, with a printed number in 7-segment digits."""
+    """A rectangular paper label, slightly raised, with a printed number in 7-segment digits.
+
+    ``bubbles`` are air pockets under the label, ``(u, v, radius, height)`` in mm in the label's
+    frame: small smooth domes on top of it (the paper's false positives besides the edges).
+    """
 
     center_mm: tuple
     size_mm: tuple  # (width, height) of the label before rotation
@@ -148,6 +153,7 @@ class StickerParams(_Params):
     number: int
     paper_color: tuple  # linear RGB
     ink_color: tuple  # linear RGB
+    bubbles: tuple = ()
 
 
 PARAMS_BY_CLASS: dict[str, type] = {

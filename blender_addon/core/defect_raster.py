@@ -352,8 +352,12 @@ def _raster_sticker(p: StickerParams, x, y) -> dict:
     for i, char in enumerate(digits):
         centre = (i - (len(digits) - 1) / 2) * pitch
         ink |= _segment_mask(u - centre, v, _SEGMENTS[char], digit_h, digit_w)
+    relief = np.full(u.shape, p.thickness_mm)
+    for bu, bv, radius, lift in p.bubbles:  # air pockets: smooth domes on the label
+        r2 = ((u - bu) ** 2 + (v - bv) ** 2) / radius**2
+        relief += lift * np.clip(1 - r2, 0.0, 1.0) ** 2
     out = _blank(x.shape)
-    out["height"] = np.where(label, p.thickness_mm, 0.0)
+    out["height"] = np.where(label, relief, 0.0)
     out["rgb"] = np.where((ink & label)[..., None], p.ink_color, p.paper_color)
     out["alpha"] = label.astype(np.float64)
     out["support"] = label

@@ -222,6 +222,12 @@ def _draw_sticker(rng: np.random.Generator, s: DefectSettings) -> StickerParams:
     )
     papers = ((0.85, 0.85, 0.82), (0.9, 0.8, 0.35), (0.75, 0.85, 0.9), (0.92, 0.92, 0.92))
     inks = ((0.02, 0.02, 0.02), (0.02, 0.04, 0.25), (0.35, 0.02, 0.02))
+    bubbles = []
+    for _ in range(int(rng.integers(0, 4))):
+        radius = float(rng.uniform(0.3, min(1.0, 0.2 * height)))
+        u = float(rng.uniform(-width / 2 + radius, width / 2 - radius))
+        v = float(rng.uniform(-height / 2 + radius, height / 2 - radius))
+        bubbles.append((u, v, radius, float(rng.uniform(0.02, 0.05))))
     return StickerParams(
         center_mm=(0.0, 0.0),
         size_mm=(width, height),
@@ -230,6 +236,7 @@ def _draw_sticker(rng: np.random.Generator, s: DefectSettings) -> StickerParams:
         number=int(rng.integers(1, 1000)),
         paper_color=papers[int(rng.integers(len(papers)))],
         ink_color=inks[int(rng.integers(len(inks)))],
+        bubbles=tuple(bubbles),
     )
 
 

@@ -42,7 +42,8 @@ def material():
 
 
 def _layer(classes=("scratch", "dent", "sticker")):
-    specs = place_instances(np.random.default_rng(2), list(classes), DefectSettings(), VIEW)
+    settings = DefectSettings(sticker_size_mm=(5.0, 8.0), fingerprint_size_mm=(8.0, 10.0))
+    specs = place_instances(np.random.default_rng(2), list(classes), settings, VIEW)
     assert [s.class_name for s in specs] == list(classes)
     return specs, rasterize(specs, VIEW, 6.0)
 
