@@ -14,6 +14,7 @@ metrics see one set of ids. Images of different sizes are allowed (batches group
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,7 +358,7 @@ def open_datasets(
     classes = classes or ClassTable()
     label_map = dict(label_map or {})
     records: list[Record] = []
-    for item in data:
+    for index, item in enumerate(data):
         spec = item if isinstance(item, DataSpec) else parse_data_spec(item)
         found = _open_one(spec, classes)
         if not found:
@@ -366,6 +367,9 @@ def open_datasets(
         if not chosen:
             have = sorted({r.split for r in found if r.split})
             raise DataError(f"{spec}: no images in split {split!r} (has: {', '.join(have)})")
+        if len(data) > 1:  # sample ids name output files: keep them unique across DATA
+            prefix = f"{index}_{spec.path.name or 'data'}"
+            chosen = [dataclasses.replace(r, sample_id=f"{prefix}/{r.sample_id}") for r in chosen]
         records.extend(chosen)
     if not records:
         raise DataError("no DATA given")

@@ -36,6 +36,8 @@ def test_manifest_splits_masks_and_variants(tmp_path, rng, manifest_writer):
     # Several DATA concatenate.
     both = open_datasets([f"{root}::variant=clean", f"{root}::variant=stained"], split="train")
     assert len(both) == 6
+    ids = [r.sample_id for r in both.records]
+    assert len(set(ids)) == 6 and ids[0].startswith("0_ds/") and ids[-1].startswith("1_ds/")
     test.check()
 
 
