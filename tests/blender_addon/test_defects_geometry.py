@@ -201,7 +201,10 @@ def test_impurity_next_to_defect():
         xs, ys = layer.pixel_centres()
         points = []
         for index in (1, 2):
-            rows, cols = np.nonzero(layer.instance == index)
+            mask = np.pad(layer.instance == index, 1)
+            inner = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2]
+            edge = mask[1:-1, 1:-1] & ~(inner & mask[1:-1, 2:])  # the nearest pixels lie on it
+            rows, cols = np.nonzero(edge)
             points.append(np.column_stack([xs[cols], ys[rows]]))
         nearest = np.min(np.linalg.norm(points[0][:, None] - points[1][None], axis=-1))
         assert 0 < nearest <= settings.gap_mm[1] + 1.5, (seed, nearest)
