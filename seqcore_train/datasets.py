@@ -368,7 +368,7 @@ def open_datasets(
             have = sorted({r.split for r in found if r.split})
             raise DataError(f"{spec}: no images in split {split!r} (has: {', '.join(have)})")
         if len(data) > 1:  # sample ids name output files: keep them unique across DATA
-            prefix = f"{index}_{spec.path.name or 'data'}"
+            prefix = f"{index}_{spec.path.stem or 'data'}"
             chosen = [dataclasses.replace(r, sample_id=f"{prefix}/{r.sample_id}") for r in chosen]
         records.extend(chosen)
     if not records:
