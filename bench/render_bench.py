@@ -8,6 +8,7 @@ Prints markdown tables. Timings are wall-clock on this machine; nothing here is 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -38,7 +39,8 @@ def _specs(resolution, samples, count, seed=0):
 
 
 def time_renders(resolution, samples, count, with_masks, work, device):
-    """Mean and stdev seconds of render_spec (+ mask assembly when with_masks), after one warm-up."""
+    """Wall and CPU seconds per image of render_spec (+ mask assembly when with_masks): medians
+    after one warm-up. CPU seconds (all threads) are the steadier figure on a shared machine."""
     import bpy
 
     from blender_addon.core.masks import assemble_masks
@@ -46,17 +48,18 @@ def time_renders(resolution, samples, count, with_masks, work, device):
 
     configure_device(bpy.context.scene, device)
     specs = _specs(resolution, samples, count + 1)
-    times = []
+    wall, cpu = [], []
     for i, spec in enumerate(specs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         rendered = render_spec(spec, work, with_masks=with_masks)
         if with_masks:
             assemble_masks(rendered.planes, spec.defects, {"water_stain": 4})
-        elapsed = time.perf_counter() - start
+        elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
         purge_orphans()
-        if i:  # the first render compiles kernels / loads OIDN
-            times.append(elapsed)
-    return statistics.mean(times), statistics.stdev(times) if len(times) > 1 else 0.0
+        if i:  # the first render builds kernels and caches
+            wall.append(elapsed)
+            cpu.append(elapsed_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def memory_run(renders, work, device):
@@ -92,22 +95,28 @@ def main(argv=None) -> int:
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     configs = [((256, 256), 16)] + ([] if args.skip_512 else [((512, 512), 32)])
-    print(f"device: {args.device}; blender {bpy.app.version_string}; {args.images} images each\n")
-    print("| resolution | samples | s/image with masks | s/image without masks | mask cost |")
+    print(
+        f"device: {args.device}; blender {bpy.app.version_string}; {args.images} images each "
+        f"(median); load average before: {os.getloadavg()[0]:.1f}\n"
+    )
+    print(
+        "| resolution | samples | with masks: wall s (CPU s) | without masks: wall s (CPU s) "
+        "| mask cost (CPU) |"
+    )
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         for resolution, samples in configs:
-            with_m, with_sd = time_renders(
+            with_w, with_c = time_renders(
                 resolution, samples, args.images, True, work / "w", args.device
             )
-            without, without_sd = time_renders(
+            without_w, without_c = time_renders(
                 resolution, samples, args.images, False, work / "w", args.device
             )
-            cost = (with_m - without) / without * 100
+            cost = (with_c - without_c) / without_c * 100
             print(
-                f"| {resolution[0]}x{resolution[1]} | {samples} | {with_m:.2f} ± {with_sd:.2f} "
-                f"| {without:.2f} ± {without_sd:.2f} | {cost:+.1f} % |",
+                f"| {resolution[0]}x{resolution[1]} | {samples} | {with_w:.2f} ({with_c:.2f}) "
+                f"| {without_w:.2f} ({without_c:.2f}) | {cost:+.1f} % |",
                 flush=True,
             )
         marks = memory_run(args.memory_renders, work / "mem", args.device)
