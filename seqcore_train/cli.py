@@ -34,7 +34,10 @@ class _OneLineErrors(click.Group):
             click.echo("seqcore-train: aborted", err=True)
             sys.exit(1)
         except click.UsageError as exc:
-            click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
+            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+                click.echo(exc.ctx.get_help())  # bare `seqcore-train`: the help, not an error
+            else:
+                click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
             sys.exit(2)
         except click.ClickException as exc:
             click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
