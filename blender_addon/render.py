@@ -249,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("render.py: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as exc:
+        if exc.name != "bpy":
+            raise
+        print(
+            "render.py: error: needs Blender: run it with `blender -b -P render.py -- ARGS` or "
+            "install the bpy module (pip install bpy==5.0.1)",
+            file=sys.stderr,
+        )
+        return 1
     except (
         ValueError,
         OSError,
