@@ -40,7 +40,6 @@ class DemoConfig:
     train_plates: int = 10  # paired: 10 clean + 10 stained renders
     val_plates: int = 5
     test_plates: int = 10
-    nominal_test_plates: int = 3  # impurities but no defects: makes image AUROC meaningful
     resolution: tuple[int, int] = (306, 256)  # W, H: the sensor's 2448:2050 aspect
     samples: int = 16
     seed: int = 2024
@@ -81,19 +80,19 @@ def _render(out: Path, split: str, count: int, seed: int, config: DemoConfig, *e
 
 
 def render_datasets(data: Path, config: DemoConfig) -> dict[str, Path]:
-    """Render train (paired clean/stained), val and test (defects + impurities); resumable."""
-    folders = {name: data / name for name in ("train", "val", "test", "test_nominal")}
+    """Render train (paired clean/stained) and the val/test presets; resumable.
+
+    render.py's presets `demo-val` and `demo-test` cycle through fixed plate plans: clean plates,
+    plates with defects, plates with impurities only, impurities right beside defects, with and
+    without water stains, so every class occurs and the image AUROC has nominal images.
+    """
+    folders = {name: data / name for name in ("train", "val", "test")}
     _render(folders["train"], "train", config.train_plates, config.seed, config,
             "--variant", "paired")  # fmt: skip
     _render(folders["val"], "val", config.val_plates, config.seed + 1, config,
-            "--variant", "stained", "--defects", "--impurities", IMPURITIES)  # fmt: skip
+            "--preset", "demo-val")  # fmt: skip
     _render(folders["test"], "test", config.test_plates, config.seed + 2, config,
-            "--variant", "stained", "--defects", "--impurities", IMPURITIES)  # fmt: skip
-    if config.nominal_test_plates:
-        _render(folders["test_nominal"], "test", config.nominal_test_plates, config.seed + 3,
-                config, "--variant", "stained", "--impurities", IMPURITIES)  # fmt: skip
-    else:
-        del folders["test_nominal"]
+            "--preset", "demo-test")  # fmt: skip
     return folders
 
 
@@ -125,8 +124,7 @@ def compare(
         val = workflows.DataOptions((str(folders["val"]),), None, (), size, config.batch_size)
         threshold, f1 = workflows.calibrate(model_path, val, device=config.device)
         log(f"{label}: threshold {threshold:.4g} (validation pixel F1 {f1:.3f})")
-        test_data = tuple(str(folders[k]) for k in ("test", "test_nominal") if k in folders)
-        test = workflows.DataOptions(test_data, None, (), size, config.batch_size)
+        test = workflows.DataOptions((str(folders["test"]),), None, (), size, config.batch_size)
         reports[label] = workflows.evaluate(
             model_path, test, out / "eval" / stem, name=label, device=config.device
         )
@@ -144,10 +142,10 @@ def compare(
     notes = [
         "Sequential PatchCore fitted on rendered plates without (Synth) and with (Synth_WS) water "
         "stains: the same texture realisations, paired. Threshold: maximum pixel F1 on the "
-        f"rendered validation set ({config.val_plates} plates); test set: {config.test_plates} "
-        "rendered plates with scratches, bumps, dents (↑: higher is better) and water stains, "
-        "fingerprints, stickers (↓: impurities should not be flagged), plus "
-        f"{config.nominal_test_plates} plates with impurities only (for the image AUROC).",
+        f"rendered validation set ({config.val_plates} plates, preset demo-val); test set: "
+        f"{config.test_plates} rendered plates (preset demo-test: clean plates, plates with "
+        "scratches, bumps, dents (↑: higher is better) and with water stains, fingerprints, "
+        "stickers (↓: impurities should not be flagged), alone and beside defects).",
         "",
         f"Settings: {config.train_plates} training plates per variant at "
         f"{config.resolution[0]}x{config.resolution[1]}, {config.samples} Cycles samples, "
@@ -182,7 +180,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-plates", type=int, default=DemoConfig.train_plates)
     parser.add_argument("--val-plates", type=int, default=DemoConfig.val_plates)
     parser.add_argument("--test-plates", type=int, default=DemoConfig.test_plates)
-    parser.add_argument("--nominal-test-plates", type=int, default=DemoConfig.nominal_test_plates)
     parser.add_argument("--samples", type=int, default=DemoConfig.samples)
     parser.add_argument(
         "--resolution", type=int, nargs=2, metavar=("W", "H"), default=DemoConfig.resolution
@@ -196,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
         train_plates=args.train_plates,
         val_plates=args.val_plates,
         test_plates=args.test_plates,
-        nominal_test_plates=args.nominal_test_plates,
         resolution=tuple(args.resolution),
         samples=args.samples,
         coreset_size=args.coreset_size,
@@ -210,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.data is None:
             folders = render_datasets(args.out / "data", config)
         else:
-            names = ("train", "val", "test", "test_nominal")
-            folders = {n: args.data / n for n in names if (args.data / n).exists()}
+            folders = {n: args.data / n for n in ("train", "val", "test")}
         reports = compare(folders, args.out, config)
     except SeqCoreError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)

@@ -49,7 +49,7 @@ def test_demo_renders_and_reports(tmp_path):
     pytest.importorskip("bpy")
     out = tmp_path / "demo"
     code = demo.main([
-        "--out", str(out), "--train-plates", "1", "--val-plates", "1", "--test-plates", "1",
+        "--out", str(out), "--train-plates", "1", "--val-plates", "2", "--test-plates", "2",
         "--resolution", "64", "54", "--samples", "2", "--coreset-size", "32", "--epochs", "1",
         "--device", "cpu",
     ])  # fmt: skip
