@@ -47,11 +47,18 @@ def training_batches(
     augment: AugmentConfig | None,
     seed: int,
 ) -> Callable[[int], Iterable[Batch]]:
-    """epoch -> batches, freshly augmented each epoch (seeded by seed and epoch)."""
+    """epoch -> batches, freshly augmented each epoch (seeded by seed and epoch).
+
+    Annotated defect pixels count as not valid here: a coreset must only hold nominal patches
+    (impurities are nominal), even when a training image carries a defect annotation.
+    """
+    is_defect = dataset.classes.kinds_lookup()
 
     def epoch_batches(epoch: int) -> Iterator[Batch]:
         generator = epoch_generator(seed, epoch)
         for samples in sample_batches(dataset, records, batch_size, size):
+            for sample in samples:
+                sample.valid = sample.valid & ~is_defect[sample.semantic]
             images, valid = to_tensors(samples)
             if augment is not None:
                 images, valid = augment_batch(images, valid, augment, generator)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import torch
 
 from seqcore_train.augment import AugmentConfig, augment_batch, epoch_generator
@@ -79,3 +80,19 @@ def test_border_masks_a_straight_black_region_that_stays_valid():
     )
     assert edges.all()
     assert torch.equal(out_valid, valid)
+
+
+def test_training_batches_leave_defect_pixels_out(tmp_path, rng, manifest_writer):
+    from seqcore_train.batches import training_batches
+    from seqcore_train.datasets import open_datasets
+
+    root = manifest_writer(tmp_path / "ds", rng, {"test": 2}, 32)
+    data = open_datasets([str(root)])
+    batches = list(training_batches(data, data.records, 4, None, None, 0)(0))
+    images, valid = batches[0]
+    defects = [
+        np.isin(data.load(r).semantic, [1, 2, 3]) for r in data.records
+    ]  # scratch, bump, dent ids
+    assert valid is not None and images.shape == (2, 3, 32, 32)
+    for mask, defect in zip(valid.numpy(), defects, strict=True):
+        assert defect.any() and not mask[defect].any() and mask[~defect].all()
