@@ -32,8 +32,10 @@ PLATE_NAME = "SeqCore Plate"
 CAMERA_NAME = "SeqCore Camera"
 LIGHT_NAME = "SeqCore Light"
 LIGHT_STRENGTH = 1.0
-# light ring radii as fractions of the camera distance: its mirror image spans 0.06..0.09 x distance
-_LIGHT_RADII = (0.12, 0.18)
+# light radii as fractions of the camera distance; the mirror image of a light at camera height has
+# half its radius on the plate: 6..14 mm for hex at 0.25 m (a 40 mm view sees the whole band), and
+# hex_x2 pushes the band to 12..28 mm, filling the view with more bright (overexposed) field
+_LIGHT_RADII = (0.05, 0.11)
 _DEFECT_OVERSAMPLING = 2.0  # defect layer pixels per image pixel
 
 
