@@ -120,6 +120,8 @@ class SequentialCoreset:
             )
         if len(patches) == 0:
             return 0
+        if not bool(torch.isfinite(patches).all()):
+            raise ValueError("patches contain NaN or infinite values")
         dtype = self._points.dtype if self._points is not None else _work_dtype(patches.dtype)
         patches = patches.to(device=self.device, dtype=dtype)
         before = self.additions + self.replacements

@@ -128,6 +128,9 @@ def test_d_m_never_decreases_and_matches_bank():
         d = exact_distances(coreset.bank, coreset.bank)
         d.fill_diagonal_(math.inf)
         assert coreset.d_m == float(d.min())
+        # The incrementally kept D_M and nearest neighbours equal a fresh computation, bit for bit.
+        assert torch.equal(coreset._dist, d)
+        assert torch.equal(coreset._nn_val, d.min(dim=1).values)
         assert coreset.d_m >= last
         last = coreset.d_m
 
@@ -137,6 +140,8 @@ def test_bad_shapes_are_rejected():
     coreset.update(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="features"):
         coreset.update(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="NaN"):
+        coreset.update(torch.tensor([[0.0, float("nan"), 1.0]]))
     with pytest.raises(ValueError, match="coreset size"):
         SequentialCoreset(size=2, bank=torch.zeros(3, 3))
 
