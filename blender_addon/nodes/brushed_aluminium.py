@@ -95,7 +95,7 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     bump = nodes.new("ShaderNodeBump")
     bump.inputs["Distance"].default_value = 0.00002
     tree.links.new(depth, bump.inputs["Strength"])
-    tree.links.new(grooves.outputs["Factor"], bump.inputs["Height"])
+    tree.links.new(grooves.outputs[0], bump.inputs["Height"])
 
     # slow, faint reflectance variation (a few mm) so no two plates look identical
     blotches = nodes.new("ShaderNodeTexNoise")
@@ -104,7 +104,7 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     tree.links.new(
         vmath(tree, "ADD", p, vmath(tree, "SCALE", offset, scale=0.01)), blotches.inputs[0]
     )
-    factor = math(tree, "MULTIPLY_ADD", blotches.outputs["Factor"], 0.08, 0.96)
+    factor = math(tree, "MULTIPLY_ADD", blotches.outputs[0], 0.08, 0.96)
     reflectance = vmath(tree, "SCALE", tint, scale=factor)
 
     tangent = nodes.new("ShaderNodeCombineXYZ")

@@ -188,7 +188,7 @@ def build_water_stain_group() -> bpy.types.ShaderNodeTree:
     noise.inputs["Distortion"].default_value = 0.0
     tree.links.new(vmath(tree, "ADD", p, vmath(tree, "SCALE", offset, scale=cell)), noise.inputs[0])
     tree.links.new(frequency, noise.inputs["Scale"])
-    r_prime = math(tree, "MULTIPLY_ADD", noise.outputs["Factor"], amplitude, radius, label="r'")
+    r_prime = math(tree, "MULTIPLY_ADD", noise.outputs[0], amplitude, radius, label="r'")
 
     inside = math(tree, "LESS_THAN", d, r_prime)
     mask = math(tree, "MULTIPLY", inside, math(tree, "GREATER_THAN", r_prime, 0.0), label="Mask")

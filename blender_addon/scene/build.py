@@ -14,7 +14,7 @@ import bpy
 from ..core.camera import PLATE_SIZE_MM, SENSOR_WIDTH_MM, focal_length_mm, view_rect_mm
 from ..core.masks import AOV_NAMES
 from ..core.sample_spec import SampleSpec
-from .materials import build_plate_material
+from .materials import build_plate_material, node_tree_of
 
 __all__ = [
     "CAMERA_NAME",
@@ -101,7 +101,7 @@ def _light_mesh(kind: str, distance_m: float):
     material = bpy.data.materials.get(LIGHT_NAME)
     if material is None:
         material = bpy.data.materials.new(LIGHT_NAME)
-        tree = material.node_tree
+        tree = node_tree_of(material)
         tree.nodes.clear()
         emission = tree.nodes.new("ShaderNodeEmission")
         out = tree.nodes.new("ShaderNodeOutputMaterial")
@@ -149,7 +149,8 @@ def _render_settings(scene, spec: SampleSpec) -> None:
         if prop.identifier.startswith("use_stamp") and not prop.is_readonly:
             setattr(scene.render, prop.identifier, False)
     image = scene.render.image_settings
-    image.media_type = "IMAGE"
+    if hasattr(image, "media_type"):  # Blender >= 5.0
+        image.media_type = "IMAGE"
     image.file_format = "PNG"
     image.color_mode = "RGB"
     image.color_depth = "8"
@@ -159,7 +160,7 @@ def _render_settings(scene, spec: SampleSpec) -> None:
 def _world(scene) -> None:
     world = bpy.data.worlds.get("SeqCore World") or bpy.data.worlds.new("SeqCore World")
     world.color = (0.0, 0.0, 0.0)
-    tree = world.node_tree
+    tree = node_tree_of(world)
     background = tree.nodes.get("Background")
     if background is None:
         tree.nodes.clear()

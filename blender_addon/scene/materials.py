@@ -14,6 +14,7 @@ __all__ = [
     "PLATE_MATERIAL",
     "add_water_stain",
     "build_plate_material",
+    "node_tree_of",
     "principal_bsdf",
     "stain_nodes",
     "wire_stain_aovs",
@@ -24,9 +25,16 @@ BSDF_NAME = "SeqCore BSDF"
 _AOV_PREFIX = "SeqCore AOV"
 
 
+def node_tree_of(idblock):
+    """The node tree of a material or world; Blender < 5.0 creates it only with `use_nodes`."""
+    if idblock.node_tree is None:
+        idblock.use_nodes = True
+    return idblock.node_tree
+
+
 def principal_bsdf(material):
     """'SeqCore BSDF', else the first Principled BSDF; None when the material has none."""
-    nodes = material.node_tree.nodes
+    nodes = node_tree_of(material).nodes
     node = nodes.get(BSDF_NAME)
     if node is not None:
         return node
@@ -53,7 +61,7 @@ def add_water_stain(material, params: StainParams | None = None):
     bsdf = principal_bsdf(material)
     if bsdf is None:
         raise ValueError(f"material {material.name!r} has no Principled BSDF to stain")
-    tree = material.node_tree
+    tree = node_tree_of(material)
     group = tree.nodes.new("ShaderNodeGroup")
     group.node_tree = build_water_stain_group()
     group.name = group.label = "SeqCore Water Stain"
@@ -83,7 +91,7 @@ def _aov_node(tree, name: str, location):
 def wire_stain_aovs(material) -> None:
     """(Re)build the AOV outputs: plate = 1, stain mask = union of stains, stain id AOV = mask * id
     of the last stain covering the point (see core.masks for how ids are read back)."""
-    tree = material.node_tree
+    tree = node_tree_of(material)
     for node in [n for n in tree.nodes if n.name.startswith(_AOV_PREFIX)]:
         tree.nodes.remove(node)
     x, y = 300, -400
@@ -122,7 +130,7 @@ def _math(tree, operation, a, b, c=None):
 def build_plate_material(texture: dict, stain: StainParams | None):
     """The brushed-aluminium plate material for one sample, rebuilt from its parameters."""
     material = bpy.data.materials.get(PLATE_MATERIAL) or bpy.data.materials.new(PLATE_MATERIAL)
-    tree = material.node_tree
+    tree = node_tree_of(material)
     tree.nodes.clear()
     output = tree.nodes.new("ShaderNodeOutputMaterial")
     output.location = (400, 0)

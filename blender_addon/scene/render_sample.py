@@ -69,25 +69,42 @@ def configure_device(scene, device: str) -> str:
 
 
 def _compositor(scene, directory: Path, with_masks: bool) -> None:
-    tree = bpy.data.node_groups.get(COMPOSITOR_NAME)
-    if tree is None:
-        tree = bpy.data.node_groups.new(COMPOSITOR_NAME, "CompositorNodeTree")
-    tree.nodes.clear()
-    scene.compositing_node_group = tree if with_masks else None
+    """File Output of the AOVs into `directory/aov*.exr` (uncompressed float multilayer EXR)."""
+    if hasattr(scene, "compositing_node_group"):  # Blender >= 5.0: compositor trees are node groups
+        tree = bpy.data.node_groups.get(COMPOSITOR_NAME)
+        if tree is None:
+            tree = bpy.data.node_groups.new(COMPOSITOR_NAME, "CompositorNodeTree")
+        tree.nodes.clear()
+        scene.compositing_node_group = tree if with_masks else None
+    else:  # Blender 4.2-4.5 (untested here: this repository tests with bpy 5.0.1)
+        scene.use_nodes = with_masks
+        tree = scene.node_tree
+        if tree is not None:
+            tree.nodes.clear()
     scene.render.use_compositing = with_masks
     if not with_masks:
         return
     layers = tree.nodes.new("CompositorNodeRLayers")
     layers.scene = scene
     out = tree.nodes.new("CompositorNodeOutputFile")
-    out.format.media_type = "MULTI_LAYER_IMAGE"
-    out.format.file_format = "OPEN_EXR_MULTILAYER"
+    if hasattr(out, "file_output_items"):
+        out.format.media_type = "MULTI_LAYER_IMAGE"
+        out.format.file_format = "OPEN_EXR_MULTILAYER"
+        out.directory = str(directory)
+        out.file_name = "aov"
+        for name in AOV_NAMES:
+            out.file_output_items.new("FLOAT", name)
+    else:
+        composite = tree.nodes.new("CompositorNodeComposite")
+        tree.links.new(layers.outputs["Image"], composite.inputs["Image"])
+        out.format.file_format = "OPEN_EXR_MULTILAYER"
+        out.base_path = str(directory / "aov")
+        out.layer_slots.clear()
+        for name in AOV_NAMES:
+            out.layer_slots.new(name)
     out.format.exr_codec = "NONE"
     out.format.color_depth = "32"
-    out.directory = str(directory)
-    out.file_name = "aov"
     for name in AOV_NAMES:
-        out.file_output_items.new("FLOAT", name)
         tree.links.new(layers.outputs[name], out.inputs[name])
 
 
@@ -106,8 +123,7 @@ def render_spec(
     build_scene(spec, scene)
     _compositor(scene, work_dir, with_masks)
     image_path = work_dir / "image.png"
-    exr_path = work_dir / "aov.exr"
-    for stale in (image_path, exr_path):
+    for stale in [image_path, *work_dir.glob("aov*.exr")]:
         if stale.exists():
             os.remove(stale)
     scene.render.filepath = str(image_path)
@@ -116,8 +132,10 @@ def render_spec(
         raise RuntimeError(f"Blender did not write the image {image_path}")
     planes: dict = {}
     if with_masks:
-        if not exr_path.exists():
-            raise RuntimeError(f"Blender did not write the mask passes {exr_path}")
+        written = sorted(work_dir.glob("aov*.exr"))  # 4.x appends the frame number
+        if not written:
+            raise RuntimeError(f"Blender did not write the mask passes into {work_dir}")
+        exr_path = written[0]
         channels = read_exr_channels(exr_path)
         for name in AOV_NAMES:
             plane = channels.get(f"{name}.V", channels.get(name))
