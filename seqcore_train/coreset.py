@@ -10,8 +10,8 @@ Rule, applied to every patch p in order:
 
 The fast implementation keeps D_M (inf on the diagonal) and every row's nearest neighbour. A chunk of
 patches is screened against the bank with one matrix product; only candidates (possibly d_p > d_m)
-are visited one by one, in order, and after a replacement only the replaced column of the chunk and
-the affected rows of D_M are recomputed. Memory is O(|M|^2 + chunk |M|) whatever the data set size.
+are visited one by one, in order, and after a replacement only the chunk's distances to the new point
+(a column) and the affected rows of D_M are recomputed. Memory is O(|M|^2 + chunk |M|) whatever the data set size.
 Distances that decide anything are exact (direct differences, see distances.py), so the result is
 identical to `reference_sequential_coreset` on the same patch order.
 """
@@ -153,8 +153,8 @@ class SequentialCoreset:
         """Visit the chunk's candidates in order; everything else is settled by one matrix product."""
         points, dim = self._points, x.shape[1]
         x_sq = sq_norms(x)
-        s = approx_sq_distances(x, points, x_sq, self._sq)  # (chunk, M)
-        row_min, row_arg = s.min(dim=1)
+        # Screened squared distances to the bank; only each row's minimum is kept up to date.
+        row_min, row_arg = approx_sq_distances(x, points, x_sq, self._sq).min(dim=1)
         x_norm_max = float(x_sq.max().sqrt())
         bank_norm_max = float(self._sq.max().sqrt())
         rel = 8.0 * (dim + 4) * torch.finfo(x.dtype).eps  # rounding of d_m^2 and of the exact path
@@ -174,8 +174,10 @@ class SequentialCoreset:
                 if screened > d_m2 + margin:
                     break
                 # Close call: exact distances to every bank point that may be within d_m.
-                near = (s[r] <= d_m2 + margin).nonzero().squeeze(1)
-                if bool(exact_distances(x[r : r + 1], points[near]).min() > d_m):
+                screened_row = approx_sq_distances(x[r : r + 1], points, x_sq[r : r + 1], self._sq)
+                near = (screened_row[0] <= d_m2 + margin).nonzero().squeeze(1)
+                # (No point left within reach of the bound means every one is farther than d_m.)
+                if len(near) == 0 or bool(exact_distances(x[r : r + 1], points[near]).min() > d_m):
                     break
             else:
                 return
@@ -185,8 +187,7 @@ class SequentialCoreset:
             if pos == rows:
                 return
             # Column update for the rows still to come: their distance to the new point k.
-            col = x_sq[pos:] + self._sq[k] - 2.0 * (x[pos:] @ points[k])
-            s[pos:, k] = col
+            col = torch.addmv(x_sq[pos:], x[pos:], points[k], alpha=-2.0).add_(self._sq[k])
             rest_min, rest_arg = row_min[pos:], row_arg[pos:]
             lost = rest_arg == k
             closer = col < rest_min
@@ -194,7 +195,8 @@ class SequentialCoreset:
             rest_arg.masked_fill_(closer, k)
             redo = (lost & ~closer).nonzero().squeeze(1)
             if len(redo):  # their nearest point was the one replaced: full row minimum again
-                rest_min[redo], rest_arg[redo] = s[pos + redo].min(dim=1)
+                fresh = approx_sq_distances(x[pos + redo], points, x_sq[pos + redo], self._sq)
+                rest_min[redo], rest_arg[redo] = fresh.min(dim=1)
 
     def _replace(self, p: torch.Tensor) -> int:
         """Put p in place of the lower-index member of the closest pair; keep D_M and the NNs exact."""
