@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from seqcore_train import workflows
 from seqcore_train.cli import cli
-from seqcore_train.images import write_png
+from seqcore_train.images import read_mask, write_png
 from seqcore_train.metrics import flatten
 from seqcore_train.model import SeqPatchCore
 
@@ -103,6 +103,15 @@ def test_fit_calibrate_evaluate_predict(tmp_path, dataset, fitted, calibrated):
     assert len(scores["images"]) == 3
     for kind in ("heatmap", "mask", "overlay"):
         assert len(list(predicted.glob(f"*_{kind}.png"))) == 3
+    for mask_file in predicted.glob("*_mask.png"):  # valid masks honoured: nothing outside
+        stem = mask_file.name.removesuffix("_mask.png")
+        valid = read_mask(dataset / "masks" / f"{stem}_valid.png") > 0
+        assert not read_mask(mask_file)[~valid].any()
+    one_image = next((dataset / "images").glob("*.png"))  # a bare image: every pixel inspected
+    result = run("predict", calibrated, one_image, "--out", tmp_path / "one", "--threshold", "0")
+    assert result.exit_code == 0, result.output
+    mask = read_mask(tmp_path / "one" / f"{one_image.stem}_mask.png")
+    assert mask.shape == (64, 64) and (mask == 255).all()
 
 
 def test_finetune_and_meld(tmp_path, dataset, fitted):
