@@ -60,3 +60,25 @@ def test_single_stain_mode_and_perlin_outline(fresh_bpy, tmp_path):
     changed = (perturbed != mask).sum()
     assert changed > 0.05 * mask.sum()  # the outline moved ...
     assert 0.5 < perturbed.sum() / mask.sum() < 1.5  # ... around the same stain
+
+
+def test_off_centre_camera_sees_the_plate_where_view_rect_says(fresh_bpy, tmp_path):
+    """A grid position's camera: a stain placed in plate coordinates lands where the mapping says."""
+    from blender_addon.scene.render_sample import render_spec
+
+    stain = StainParams(radius=0.003, amplitude=0.0, center=(0.029, -0.012, 0.0), seed=1)
+    spec = SampleSpec(
+        texture=sample_texture(np.random.default_rng(2)),
+        light="hex",
+        camera=CameraView(center_mm=(25.0, -10.0), width_mm=20.0),
+        resolution=(80, 67),
+        samples=4,
+        sampling_seed=3,
+        stain=stain,
+    )
+    mask = render_spec(spec, tmp_path / "w").planes[AOV_STAIN_MASK] >= 0.5
+    xs, ys = pixel_centers_mm(spec.camera, spec.resolution)
+    points = np.stack([xs.ravel() / 1000, ys.ravel() / 1000, np.zeros(xs.size)], axis=1)
+    ref = water_stain_reference(points, stain).mask.reshape(xs.shape)
+    assert ref.sum() > 300
+    assert (mask & ref).sum() / (mask | ref).sum() >= 0.97
