@@ -92,3 +92,23 @@ def test_extension_zip_installs_enables_and_runs(tmp_path):
     assert "bl_ext.user_default.seqcore" in result["enabled"]
     assert result["vendored"] == ["bl_ext.user_default.seqcore._vendor.shared_schemas"]
     assert len(load_manifest(tmp_path / "ds").samples) == 2
+
+
+def test_panel_settings_map_to_dataset_settings_with_defects(fresh_bpy):
+    import blender_addon
+    from blender_addon.core.dataset import plan_samples
+    from blender_addon.properties import dataset_settings
+
+    blender_addon.register()
+    try:
+        s = fresh_bpy.context.scene.seqcore
+        s.count, s.variant, s.defects, s.stickers = 2, "stained", True, True
+        s.lights = {"hex", "ring"}
+        settings = dataset_settings(s)
+    finally:
+        blender_addon.unregister()
+    assert settings.lights == ("hex", "ring") and settings.variant == "stained"
+    assert settings.defect_settings.impurity_classes == ("sticker",)
+    plan = plan_samples(settings)
+    assert len(plan) == 2 and all(p.spec.stain is not None for p in plan)
+    assert any(p.spec.defects for p in plan)
