@@ -269,3 +269,12 @@ def test_public_api_is_explicit():
     assert "load_manifest" in shared_schemas.__all__
     for name in shared_schemas.__all__:
         assert hasattr(shared_schemas, name), name
+
+
+def test_atomic_write_gives_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        shared_schemas.atomic_write_text(tmp_path / "report.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644
