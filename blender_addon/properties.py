@@ -15,7 +15,7 @@ from bpy.props import (
 )
 
 from .core.camera import CameraView
-from .core.defects import DefectSettings
+from .core.defects import SIZE_FIELDS, DefectSettings
 from .core.sample_spec import LIGHTS, DatasetSettings, SampleSpec, sample_texture
 from .core.water_stain import StainParams
 
@@ -186,20 +186,6 @@ def scene_spec(settings) -> SampleSpec:
     )
 
 
-_SIZE_FIELDS = (
-    "scratch_length_mm",
-    "scratch_width_mm",
-    "scratch_depth_mm",
-    "bump_radius_mm",
-    "bump_height_mm",
-    "dent_radius_mm",
-    "dent_depth_mm",
-    "fingerprint_size_mm",
-    "sticker_size_mm",
-    "sticker_thickness_mm",
-)
-
-
 def defect_settings(settings) -> DefectSettings:
     """The sidebar's defect/impurity settings (ValueError with the field name when inconsistent)."""
     others = tuple(
@@ -215,7 +201,7 @@ def defect_settings(settings) -> DefectSettings:
         impurity_count=tuple(settings.impurity_count) if others else (0, 0),
         impurity_classes=others,
         placement=settings.placement,
-        **{name: tuple(getattr(settings, name)) for name in _SIZE_FIELDS},
+        **{name: tuple(getattr(settings, name)) for name in SIZE_FIELDS},
     )
 
 

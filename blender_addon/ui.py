@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import bpy
 
+from .core.defects import SIZE_FIELDS
+
 __all__ = ["classes"]
 
 
@@ -91,18 +93,7 @@ class VIEW3D_PT_seqcore_defects(_SeqCorePanel, bpy.types.Panel):
         col.prop(s, "preset")
         box = col.box()
         box.label(text="Sizes (min, max) in mm")
-        for name in (
-            "scratch_length_mm",
-            "scratch_width_mm",
-            "scratch_depth_mm",
-            "bump_radius_mm",
-            "bump_height_mm",
-            "dent_radius_mm",
-            "dent_depth_mm",
-            "fingerprint_size_mm",
-            "sticker_size_mm",
-            "sticker_thickness_mm",
-        ):
+        for name in SIZE_FIELDS:
             box.row(align=True).prop(s, name)
         col.operator("seqcore.preview_defects", icon="MOD_DISPLACE")
 

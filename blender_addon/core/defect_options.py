@@ -6,16 +6,14 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from .defect_params import DEFECT_CLASSES, IMPURITY_CLASSES
+from .defects import SIZE_FIELDS as CLASS_SIZE_FIELDS
 from .defects import DefectSettings
 
 __all__ = ["SIZE_FIELDS", "parse_class_list", "parse_range", "parse_size", "settings_from_options"]
 
-SIZE_FIELDS = tuple(
-    f.name for f in fields(DefectSettings) if f.name.endswith("_mm") and f.name != "min_gap_mm"
-)
+# --defect-size accepts every class size range and the impurity-to-defect gap.
+SIZE_FIELDS = (*CLASS_SIZE_FIELDS, "gap_mm")
 
 
 def parse_range(text: str, what: str, integer: bool = True) -> tuple:

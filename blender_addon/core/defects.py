@@ -36,6 +36,7 @@ __all__ = [
     "IMPURITY_CLASSES",
     "PARAMS_BY_CLASS",
     "PLACEMENTS",
+    "SIZE_FIELDS",
     "BumpParams",
     "DefectSettings",
     "DentParams",
@@ -57,7 +58,8 @@ __all__ = [
 
 PLACEMENTS = ("random", "next_to_defect")
 
-_RANGE_FIELDS = (
+# The per-class size ranges of DefectSettings (the UI and the CLI list these).
+SIZE_FIELDS = (
     "scratch_length_mm",
     "scratch_width_mm",
     "scratch_depth_mm",
@@ -68,8 +70,8 @@ _RANGE_FIELDS = (
     "fingerprint_size_mm",
     "sticker_size_mm",
     "sticker_thickness_mm",
-    "gap_mm",
 )
+_RANGE_FIELDS = (*SIZE_FIELDS, "gap_mm")
 
 
 @dataclass(frozen=True)
