@@ -6,10 +6,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from seqcore_train.datasets import LoadedSample, Record
 from seqcore_train.images import write_png
 from shared_schemas import Instance, Manifest, Sample, save_manifest
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One thread for the small tensors of these tests: on a busy 2-core machine OpenMP's waits cost 10x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def make_sample(semantic, instance, instance_classes, valid=None, sample_id="s") -> LoadedSample:

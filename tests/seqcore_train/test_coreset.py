@@ -16,15 +16,6 @@ from seqcore_train.coreset import (
 from seqcore_train.distances import exact_distances
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread for these small tensors: on a busy 2-core machine OpenMP's waits cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 

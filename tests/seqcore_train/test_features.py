@@ -13,15 +13,6 @@ from seqcore_train.errors import BackboneUnavailable
 from seqcore_train.features import BACKBONES, FeatureExtractor
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread for these small tensors: on a busy 2-core machine OpenMP's waits cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def lite0():
     return FeatureExtractor()

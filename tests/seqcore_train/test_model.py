@@ -13,15 +13,6 @@ from seqcore_train.model import ModelConfig, SeqPatchCore
 from seqcore_train.scoring import nn_distances
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread for these small tensors: on a busy 2-core machine OpenMP's waits cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _textures(n: int, seed: int, size: int = 64, tilt: float = 0.0) -> torch.Tensor:
     """Brushed-looking grey images: horizontal stripes with noise (tilt changes the domain)."""
     g = torch.Generator().manual_seed(seed)

@@ -14,15 +14,6 @@ from seqcore_train.errors import ModelFileError
 from seqcore_train.modelfile import FORMAT_VERSION, load_model_file, save_model_file
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread for these small tensors: on a busy 2-core machine OpenMP's waits cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _write(path, bank=None, meta=None):
     bank = torch.arange(12, dtype=torch.float32).view(3, 4) if bank is None else bank
     save_model_file(

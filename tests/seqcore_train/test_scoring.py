@@ -9,15 +9,6 @@ from scipy import ndimage
 from seqcore_train.scoring import anomaly_maps, gaussian_blur, gaussian_kernel_size, nn_distances
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One thread for these small tensors: on a busy 2-core machine OpenMP's waits cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
