@@ -13,7 +13,8 @@ patches is screened against the bank with one matrix product; only candidates (p
 are visited one by one, in order, and after a replacement only the chunk's distances to the new point
 (a column) and the affected rows of D_M are recomputed. Memory is O(|M|^2 + chunk |M|) whatever the data set size.
 Distances that decide anything are exact (direct differences, see distances.py), so the result is
-identical to `reference_sequential_coreset` on the same patch order.
+identical to `reference_sequential_coreset` on the same patch order. On CPU the per-replacement
+bookkeeping runs on numpy views of the same tensors (`_visit_numpy`): same steps, less overhead per op.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .coreset_baselines import greedy_kcenter, reference_sequential_coreset
@@ -73,6 +75,7 @@ class SequentialCoreset:
         self._dist: torch.Tensor | None = None  # D_M (size, size), only once full
         self._nn_val: torch.Tensor | None = None  # (size,) nearest other point's distance
         self._nn_idx: torch.Tensor | None = None
+        self.use_numpy = True  # CPU bookkeeping on numpy views (_visit_numpy); False: torch path
         if bank is not None:
             bank = torch.as_tensor(bank)
             if bank.ndim != 2:
@@ -145,7 +148,7 @@ class SequentialCoreset:
         self._n += count
         self.additions += count
         if self.full and self.size > 1:
-            self._dist = exact_distances(self._points, self._points)
+            self._dist = _exact_self_distances(self._points)
             self._dist.fill_diagonal_(math.inf)
             self._nn_val, self._nn_idx = self._dist.min(dim=1)
 
@@ -158,6 +161,9 @@ class SequentialCoreset:
         x_norm_max = float(x_sq.max().sqrt())
         bank_norm_max = float(self._sq.max().sqrt())
         rel = 8.0 * (dim + 4) * torch.finfo(x.dtype).eps  # rounding of d_m^2 and of the exact path
+        if self.use_numpy and x.device.type == "cpu":
+            self._visit_numpy(x, x_sq, row_min, row_arg, x_norm_max, bank_norm_max, rel)
+            return
         pos, rows = 0, len(x)
         while pos < rows:
             bound = sq_error_bound(dim, x_norm_max + bank_norm_max, x.dtype, x.device)
@@ -171,13 +177,7 @@ class SequentialCoreset:
                 return
             r = -1
             for r, screened in zip(candidates.tolist(), row_min[candidates].tolist(), strict=True):
-                if screened > d_m2 + margin:
-                    break
-                # Close call: exact distances to every bank point that may be within d_m.
-                screened_row = approx_sq_distances(x[r : r + 1], points, x_sq[r : r + 1], self._sq)
-                near = (screened_row[0] <= d_m2 + margin).nonzero().squeeze(1)
-                # (No point left within reach of the bound means every one is farther than d_m.)
-                if len(near) == 0 or bool(exact_distances(x[r : r + 1], points[near]).min() > d_m):
+                if screened > d_m2 + margin or self._beats_exactly(x, x_sq, r, d_m, d_m2 + margin):
                     break
             else:
                 return
@@ -197,6 +197,66 @@ class SequentialCoreset:
             if len(redo):  # their nearest point was the one replaced: full row minimum again
                 fresh = approx_sq_distances(x[pos + redo], points, x_sq[pos + redo], self._sq)
                 rest_min[redo], rest_arg[redo] = fresh.min(dim=1)
+
+    def _beats_exactly(self, x, x_sq, r: int, d_m, reach: float) -> bool:
+        """Close call: is x[r] farther than d_m from every bank point (exact distances)?"""
+        points = self._points
+        screened_row = approx_sq_distances(x[r : r + 1], points, x_sq[r : r + 1], self._sq)
+        near = (screened_row[0] <= reach).nonzero().squeeze(1)
+        # (No point left within reach of the bound means every one is farther than d_m.)
+        return len(near) == 0 or bool(exact_distances(x[r : r + 1], points[near]).min() > d_m)
+
+    def _visit_numpy(self, x, x_sq, row_min, row_arg, x_norm_max, bank_norm_max, rel) -> None:
+        """The loop of `_process_chunk` on numpy views of the same memory (CPU only).
+
+        Epoch 0 makes ~10k replacements of ~20 small bookkeeping ops each: torch spends ~10 us of
+        overhead per op, numpy ~1 us. Same steps and decisions; the exact distances (the D_M row and
+        close calls) and the matrix-vector products stay torch, so D_M holds the same bits.
+        """
+        points, dim = self._points, x.shape[1]
+        views = tuple(t.numpy() for t in (points, self._sq, self._dist, self._nn_val, self._nn_idx))
+        sq, nn_val = views[1], views[3]
+        x_np, rmin, rarg = x.detach().numpy(), row_min.numpy(), row_arg.numpy()
+        unit = sq_error_bound(dim, 1.0, x.dtype, x.device)  # the bound scales as norm_sum ** 2
+        pos, rows = 0, len(x)
+        while pos < rows:
+            d_m = float(nn_val.min())  # float32 -> float is exact: same comparisons as torch's
+            d_m2 = d_m * d_m
+            norm_sum = x_norm_max + bank_norm_max
+            margin = unit * norm_sum * norm_sum + rel * d_m2
+            low, high = d_m2 - margin, d_m2 + margin
+            # Candidates (screened > low) in order: the first clear one (> high) replaces, close calls
+            # before it are settled exactly. Replacements are dense in epoch 0, so look at a short
+            # window first and widen it, rather than scan the whole rest of the chunk each time.
+            r, start, width = -1, pos, 64
+            while r < 0 and start < rows:
+                for c in (np.flatnonzero(rmin[start : start + width] > low) + start).tolist():
+                    if float(rmin[c]) > high or self._beats_exactly(x, x_sq, c, d_m, high):
+                        r = c
+                        break
+                start, width = start + width, 2 * width
+            if r < 0:
+                return
+            k = self._replace_numpy(x_np[r], views)
+            bank_norm_max = max(bank_norm_max, math.sqrt(float(sq[k])))
+            pos = r + 1
+            if pos == rows:
+                return
+            # Column update for the rows still to come: their distance to the new point k.
+            col = torch.addmv(x_sq[pos:], x[pos:], points[k], alpha=-2.0).numpy()
+            col += sq[k]
+            rest_min, rest_arg = rmin[pos:], rarg[pos:]
+            redo = rest_arg == k
+            closer = col < rest_min
+            redo &= ~closer
+            np.minimum(rest_min, col, out=rest_min)
+            np.putmask(rest_arg, closer, k)
+            redo = np.flatnonzero(redo)
+            if len(redo):  # their nearest point was the one replaced: full row minimum again
+                at = torch.from_numpy(redo + pos)
+                fresh = approx_sq_distances(x[at], points, x_sq[at], self._sq).numpy()
+                rest_arg[redo] = arg = fresh.argmin(axis=1)
+                rest_min[redo] = fresh[np.arange(len(redo)), arg]
 
     def _replace(self, p: torch.Tensor) -> int:
         """Put p in place of the lower-index member of the closest pair; keep D_M and the NNs exact."""
@@ -219,6 +279,46 @@ class SequentialCoreset:
         nn_val[idx], nn_idx[idx] = dist[idx].min(dim=1)
         self.replacements += 1
         return k
+
+    def _replace_numpy(self, p: np.ndarray, views: tuple) -> int:
+        """`_replace` on numpy views (CPU); only the exact D_M row is a torch op."""
+        bank, sq, dist, nn_val, nn_idx = views
+        k = int(nn_val.argmin())  # the first minimum, as torch's argmin
+        bank[k] = p
+        sq[k] = np.dot(p, p)  # only screens, with the bound: any order will do
+        row = exact_distances(self._points[k : k + 1], self._points)[0].numpy()
+        row[k] = math.inf
+        dist[k, :] = row
+        dist[:, k] = row
+        closer = row < nn_val
+        redo = nn_idx == k
+        redo &= ~closer
+        redo[k] = True
+        np.minimum(nn_val, row, out=nn_val)
+        np.putmask(nn_idx, closer, k)
+        idx = np.flatnonzero(redo)
+        rows = dist[idx]
+        # Among equal minima any index will do: the values are what is compared, the index only
+        # says which rows to recompute when that point is replaced.
+        nn_idx[idx] = arg = rows.argmin(axis=1)
+        nn_val[idx] = rows[np.arange(len(idx)), arg]
+        self.replacements += 1
+        return k
+
+
+def _exact_self_distances(points: torch.Tensor, block: int = 256) -> torch.Tensor:
+    """exact_distances(points, points), computing only the upper triangle: half the work.
+
+    Entry (i, j) is a sum over |a - b|^2 of its own two rows, so (j, i) has the same bits (which
+    the column writes of `_replace` rely on as well).
+    """
+    n = len(points)
+    dist = points.new_empty(n, n)
+    for lo in range(0, n, block):
+        part = exact_distances(points[lo : lo + block], points[lo:])
+        dist[lo : lo + block, lo:] = part
+        dist[lo:, lo : lo + block] = part.T
+    return dist
 
 
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:

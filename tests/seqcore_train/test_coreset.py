@@ -188,3 +188,31 @@ def test_meld_first_epoch_is_the_reference_over_the_concatenation():
     b = torch.randn(20, 4, generator=g, dtype=torch.float64) + 2
     melded = meld([a, b], 20, epochs=1)
     assert torch.equal(melded, reference_sequential_coreset(torch.cat([a, b]), 20))
+
+
+@pytest.mark.parametrize("use_numpy", [True, False], ids=["numpy-views", "torch-ops"])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_both_bookkeeping_paths_equal_reference_and_keep_d_m_exact(use_numpy, dtype):
+    # CPU runs the per-replacement bookkeeping on numpy views; other devices use torch ops. Both
+    # must give the reference's bank and a D_M / nearest-neighbour state equal to a fresh one.
+    g = _gen(13)
+    centres = torch.randn(5, 12, generator=g, dtype=dtype) * 4 + 6
+    patches = centres[torch.randint(0, 5, (1500,), generator=g)]
+    patches = patches + torch.randn(1500, 12, generator=g, dtype=dtype)
+    patches += torch.linspace(0, 10, 1500, dtype=dtype)[:, None]
+    lattice = torch.randint(0, 4, (400, 12), generator=g).to(dtype)  # exact ties
+    for data, size in ((patches, 40), (patches, 3), (lattice, 25)):
+        counts = {}
+        expected = reference_sequential_coreset(data, size, counts=counts)
+        for chunk, pieces in ((1, 1), (37, 4), (4096, 1)):
+            coreset = SequentialCoreset(size=size, chunk_size=chunk)
+            coreset.use_numpy = use_numpy
+            for part in torch.tensor_split(data, pieces):
+                coreset.update(part)
+            assert torch.equal(coreset.bank, expected)
+            assert coreset.replacements == counts["replacements"] > 0
+            d = exact_distances(coreset.bank, coreset.bank)
+            d.fill_diagonal_(math.inf)
+            assert torch.equal(coreset._dist, d)
+            assert torch.equal(coreset._nn_val, d.min(dim=1).values)
+            assert torch.equal(d[torch.arange(size), coreset._nn_idx], coreset._nn_val)
