@@ -40,7 +40,8 @@ addon:
 	$(PYTHON) blender_addon/build_zip.py --out dist
 
 bench: setup
-	@echo "see bench/README.md"
+	$(BIN)/python bench/render_bench.py --images 3
+	$(BIN)/python bench/coreset.py all
 
 clean:
 	rm -rf build dist demo_out bench/out
