@@ -142,12 +142,16 @@ def sample_texture(rng: np.random.Generator) -> dict:
     return {
         "seed": int(rng.integers(0, 10_000)),
         "direction_deg": float(rng.normal(0.0, 1.5)),
-        "groove_frequency": float(rng.uniform(400.0, 1200.0)),  # streaks per metre across
+        # 1500-3500 grooves per metre: 0.3-0.7 mm apart, >= 2 pixels at 306 px over 40 mm
+        "groove_frequency": float(rng.uniform(1500.0, 3500.0)),
         "groove_stretch": float(rng.uniform(40.0, 120.0)),  # along / across length ratio
-        "groove_depth": float(rng.uniform(0.02, 0.08)),
+        # slopes ~ depth x frequency: enough to fray the reflection's edges into streaks
+        "groove_depth": float(rng.uniform(0.05, 0.12)),
         "roughness": float(rng.uniform(0.02, 0.06)),
         "anisotropy": float(rng.uniform(0.3, 0.6)),
         "tint": [float(v) for v in tint],
+        # drawn last, so the draws above keep their values for a seed
+        "streak_contrast": float(rng.uniform(0.08, 0.16)),
     }
 
 

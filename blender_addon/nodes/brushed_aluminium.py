@@ -52,6 +52,14 @@ _SOCKETS = (
         description="Bump strength of the grooves",
     ),
     SocketSpec("Tint", "INPUT", "NodeSocketColor", (0.85, 0.85, 0.85, 1.0)),
+    SocketSpec(
+        "Streak Contrast",
+        "INPUT",
+        "NodeSocketFloat",
+        0.0,
+        min_value=0.0,
+        description="Reflectance change along the grooves (streaks in the bright field)",
+    ),
     SocketSpec("Reflectance", "OUTPUT", "NodeSocketColor"),
     SocketSpec("Normal", "OUTPUT", "NodeSocketVector"),
     SocketSpec("Tangent", "OUTPUT", "NodeSocketVector"),
@@ -63,7 +71,7 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     nodes = tree.nodes
     group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
     group_in.location, group_out.location = (-900, 0), (700, 0)
-    seed, direction, frequency, stretch, depth, tint = group_in.outputs[:6]
+    seed, direction, frequency, stretch, depth, tint, streaks = group_in.outputs[:7]
     coords = nodes.new("ShaderNodeTexCoord")
     p = coords.outputs["Object"]
 
@@ -105,6 +113,10 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
         vmath(tree, "ADD", p, vmath(tree, "SCALE", offset, scale=0.01)), blotches.inputs[0]
     )
     factor = math(tree, "MULTIPLY_ADD", blotches.outputs[0], 0.08, 0.96)
+    # the grooves also modulate reflectance: brushed metal shows fine streaks inside the bright field,
+    # not only where groove slopes cross the reflection's edge
+    streak = math(tree, "MULTIPLY", math(tree, "SUBTRACT", grooves.outputs[0], 0.5), streaks)
+    factor = math(tree, "ADD", factor, streak)
     reflectance = vmath(tree, "SCALE", tint, scale=factor)
 
     tangent = nodes.new("ShaderNodeCombineXYZ")
@@ -131,3 +143,4 @@ def set_texture_inputs(group_node, texture: dict) -> None:
     inputs["Groove Stretch"].default_value = texture["groove_stretch"]
     inputs["Groove Depth"].default_value = texture["groove_depth"]
     inputs["Tint"].default_value = (*texture["tint"], 1.0)
+    inputs["Streak Contrast"].default_value = texture.get("streak_contrast", 0.0)  # older manifests

@@ -129,6 +129,9 @@ def _render_settings(scene, spec: SampleSpec) -> None:
     cycles.use_animated_seed = False
     cycles.use_adaptive_sampling = False  # same samples everywhere: pairs and AOVs stay comparable
     cycles.use_denoising = spec.denoise
+    # light tree off: for this one mesh light ~40 % less dark-field noise at 16 spp and ~30 % less CPU
+    # per image (bench/render_noise.py, BENCHMARKS.md `render`)
+    cycles.use_light_tree = False
     # a flat metal plate under an emitter: camera -> plate -> light needs one glossy bounce
     cycles.max_bounces = 2
     cycles.diffuse_bounces = 1
