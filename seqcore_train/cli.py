@@ -45,6 +45,12 @@ class _OneLineErrors(click.Group):
         except SeqCoreError as exc:
             click.echo(f"seqcore-train: error: {exc}", err=True)
             sys.exit(1)
+        except (
+            OSError
+        ) as exc:  # e.g. an output folder that cannot be created: the path, not a traceback
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"seqcore-train: error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo(
                 "seqcore-train: interrupted (a fit resumes from its last checkpoint)", err=True

@@ -189,6 +189,15 @@ def test_empty_folder(tmp_path):
     assert not out.exists()
 
 
+def test_unwritable_output(tmp_path, dataset, calibrated):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = run("evaluate", calibrated, dataset, "--out", blocker / "report")
+    assert_one_line_error(result, f"{blocker / 'report'}", 1)
+    assert result.output.rstrip().endswith("Not a directory")
+    assert blocker.read_text() == "not a folder"
+
+
 def test_unreadable_image(tmp_path):
     folder = tmp_path / "imgs"
     write_png(folder / "good.png", np.zeros((32, 32, 3), np.uint8))
