@@ -28,13 +28,9 @@ def _rss_mib() -> float:
 
 def _specs(resolution, samples, count, seed=0):
     from blender_addon.core.sample_spec import DatasetSettings, sample_plate_specs
+    from blender_addon.core.vocabulary import LIGHTS
 
-    settings = DatasetSettings(
-        resolution=resolution,
-        samples=samples,
-        seed=seed,
-        lights=("hex", "hex_rot90", "hex_x2", "ring"),
-    )
+    settings = DatasetSettings(resolution=resolution, samples=samples, seed=seed, lights=LIGHTS)
     return [sample_plate_specs(settings, plate, True)[0] for plate in range(count)]
 
 
@@ -53,7 +49,7 @@ def time_renders(resolution, samples, count, with_masks, work, device):
         start, start_cpu = time.perf_counter(), time.process_time()
         rendered = render_spec(spec, work, with_masks=with_masks)
         if with_masks:
-            assemble_masks(rendered.planes, spec.defects, {"water_stain": 4})
+            assemble_masks(rendered.planes, spec.instances, {"water_stain": 4})
         elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
         purge_orphans()
         if i:  # the first render builds kernels and caches
@@ -67,6 +63,7 @@ def memory_run(renders, work, device):
     import bpy
 
     from blender_addon.core.sample_spec import DatasetSettings
+    from blender_addon.core.vocabulary import LIGHTS
     from blender_addon.scene.dataset_render import render_dataset
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
@@ -75,7 +72,7 @@ def memory_run(renders, work, device):
         resolution=(128, 128),
         samples=4,
         variant="stained",
-        lights=("hex", "hex_rot90", "hex_x2", "ring"),
+        lights=LIGHTS,
     )
     marks = {}
     for progress in render_dataset(settings, work, device=device):

@@ -24,10 +24,9 @@ sys.path.insert(0, str(REPO))
 
 def _specs(plates, resolution, seed):
     from blender_addon.core.sample_spec import DatasetSettings, sample_plate_specs
+    from blender_addon.core.vocabulary import LIGHTS
 
-    settings = DatasetSettings(
-        resolution=resolution, seed=seed, lights=("hex", "hex_rot90", "hex_x2", "ring")
-    )
+    settings = DatasetSettings(resolution=resolution, seed=seed, lights=LIGHTS)
     return [sample_plate_specs(settings, plate, True)[0] for plate in plates]
 
 

@@ -8,10 +8,15 @@ vendored as `_vendor/shared_schemas`, so the installed extension imports nothing
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import zipfile
 from pathlib import Path
+
+if __package__:  # imported as a module of the add-on
+    from .core.version import addon_version
+else:  # run as a script: the add-on's parent folder makes the `blender_addon` package importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from blender_addon.core.version import addon_version
 
 __all__ = ["build_zip", "main"]
 
@@ -20,14 +25,6 @@ REPO = ADDON_DIR.parent
 _SKIP_DIRS = {"__pycache__", ".pytest_cache"}
 _SKIP_FILES = {"pyproject.toml", "build_zip.py"}
 _EPOCH = (2024, 1, 1, 0, 0, 0)
-
-
-def _version() -> str:
-    text = (ADDON_DIR / "blender_manifest.toml").read_text(encoding="utf-8")
-    match = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    if not match:
-        raise ValueError(f"{ADDON_DIR / 'blender_manifest.toml'}: no version")
-    return match.group(1)
 
 
 def _files(root: Path):
@@ -52,7 +49,7 @@ def build_zip(out_dir: Path) -> Path:
     if not (schemas_dir / "__init__.py").exists():
         raise FileNotFoundError(f"{schemas_dir}: shared_schemas package not found")
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"seqcore-{_version()}.zip"
+    target = out_dir / f"seqcore-{addon_version()}.zip"
     tmp = target.with_suffix(".zip.tmp")
     with zipfile.ZipFile(tmp, "w") as zf:
         _add(zf, "blender_manifest.toml", (ADDON_DIR / "blender_manifest.toml").read_bytes())

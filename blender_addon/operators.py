@@ -1,4 +1,8 @@
-"""Operators: build the inspection scene, add a water stain, render a dataset (modal, cancellable)."""
+"""Operators: build the inspection scene, add a water stain, render a dataset (modal, cancellable).
+
+Each reports the add-on's own errors (`SeqCoreAddonError`) as one line and cancels; any other exception
+is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ from pathlib import Path
 
 import bpy
 
-from .core.dataset import RenderSetupError
+from .core.errors import SeqCoreAddonError
 from .preferences import get_preferences
-from .properties import dataset_settings, defect_preview_spec, scene_spec, stain_params
+from .properties import (
+    NO_PRESET,
+    dataset_settings,
+    defect_preview_spec,
+    scene_spec,
+    stain_params,
+)
 from .scene.build import build_scene
 from .scene.materials import add_water_stain
-from .scene.render_sample import DeviceError
 
 __all__ = [
     "SEQCORE_OT_add_water_stain",
@@ -37,7 +46,7 @@ class SEQCORE_OT_build_scene(bpy.types.Operator):
 
 
 class SEQCORE_OT_preview_defects(bpy.types.Operator):
-    """Build the scene with defects and impurities drawn from the SeqCore settings (dataset seed)"""
+    """Build the scene as plate 0 of the dataset renders it, with its defects and impurities"""
 
     bl_idname = "seqcore.preview_defects"
     bl_label = "Preview Defects"
@@ -45,18 +54,19 @@ class SEQCORE_OT_preview_defects(bpy.types.Operator):
 
     def execute(self, context):
         settings = context.scene.seqcore
-        if not (settings.defects or settings.fingerprints or settings.stickers):
-            self.report({"ERROR"}, "Enable Defects, Fingerprints or Stickers first")
+        drawn = settings.defects or settings.fingerprints or settings.stickers
+        if not (drawn or settings.preset != NO_PRESET):
+            self.report({"ERROR"}, "Enable Defects, Fingerprints or Stickers, or a Preset, first")
             return {"CANCELLED"}
         try:
             spec = defect_preview_spec(settings)
-        except ValueError as exc:
+        except SeqCoreAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         objects = build_scene(spec, context.scene)
         context.view_layer.objects.active = objects["plate"]
-        names = ", ".join(d["class"] for d in spec.defects) or "nothing fitted in view"
-        self.report({"INFO"}, f"SeqCore scene built with {names}")
+        names = ", ".join(d["class"] for d in spec.instances) or "no defects or impurities"
+        self.report({"INFO"}, f"SeqCore scene built as plate 0 with {names}")
         return {"FINISHED"}
 
 
@@ -80,7 +90,7 @@ class SEQCORE_OT_add_water_stain(bpy.types.Operator):
             obj.data.materials.append(material)
         try:
             add_water_stain(material, stain_params(context.scene.seqcore))
-        except ValueError as exc:
+        except SeqCoreAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Water stain added to material {material.name!r}")
@@ -122,7 +132,7 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
             self._start(context)
             while self._step(context):
                 pass
-        except (RenderSetupError, DeviceError, ValueError, OSError, RuntimeError) as exc:
+        except SeqCoreAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         self.report({"INFO"}, f"Dataset ready: {self._out}")
@@ -131,7 +141,7 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
     def invoke(self, context, event):
         try:
             self._start(context)
-        except (RenderSetupError, DeviceError, ValueError, OSError) as exc:
+        except SeqCoreAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
         wm = context.window_manager
@@ -150,10 +160,13 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
             return {"PASS_THROUGH"}
         try:
             more = self._step(context)
-        except (RenderSetupError, DeviceError, ValueError, OSError, RuntimeError) as exc:
+        except SeqCoreAddonError as exc:
             self._finish(context)
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        except BaseException:  # a bug: stop the timer and progress bar, keep the traceback
+            self._finish(context)
+            raise
         context.window_manager.progress_update(int(100 * self._done / max(self._total, 1)))
         if more:
             return {"RUNNING_MODAL"}

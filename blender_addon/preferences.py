@@ -5,6 +5,8 @@ from __future__ import annotations
 import bpy
 from bpy.props import EnumProperty, StringProperty
 
+from .core.vocabulary import DEVICES, enum_items
+
 __all__ = ["SEQCORE_AP_preferences", "classes", "get_preferences"]
 
 _ROOT = __package__  # "blender_addon", or "bl_ext.<repo>.seqcore" when installed as an extension
@@ -21,11 +23,8 @@ class SEQCORE_AP_preferences(bpy.types.AddonPreferences):
     )
     device: EnumProperty(
         name="Device",
-        items=[
-            ("cpu", "CPU", "Cycles on the CPU"),
-            ("gpu", "GPU", "CUDA/OptiX/HIP/Metal if present"),
-        ],
-        default="cpu",
+        items=enum_items(DEVICES),
+        default=DEVICES[0],
     )
 
     def draw(self, context):
@@ -34,8 +33,10 @@ class SEQCORE_AP_preferences(bpy.types.AddonPreferences):
 
 
 class _Defaults:
-    default_output = "//seqcore_dataset"
-    device = "cpu"
+    """Each preference's declared default, read from the registered class."""
+
+    def __getattr__(self, name):
+        return SEQCORE_AP_preferences.bl_rna.properties[name].default
 
 
 def get_preferences(context):

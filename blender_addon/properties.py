@@ -14,29 +14,26 @@ from bpy.props import (
     StringProperty,
 )
 
+from .core import vocabulary as vocab
 from .core.camera import CameraView
 from .core.defects import SIZE_FIELDS, DefectSettings
-from .core.sample_spec import LIGHTS, DatasetSettings, SampleSpec, sample_texture
+from .core.render_options import DEFAULT_COUNT, RenderOptions, to_settings
+from .core.render_plan import preview_sample
+from .core.sample_spec import DatasetSettings, SampleSpec, sample_texture
 from .core.water_stain import StainParams
 
 __all__ = [
+    "NO_PRESET",
     "SEQCORE_PG_settings",
     "classes",
     "dataset_settings",
     "defect_preview_spec",
-    "defect_settings",
+    "render_options",
     "scene_spec",
     "stain_params",
 ]
 
-_LIGHT_ITEMS = [
-    ("hex", "Hexagonal", "Hexagonal light around the camera (the real system's)"),
-    ("hex_rot90", "Hexagonal, rotated 90°", "The hexagonal light rotated 90° about Z"),
-    ("hex_x2", "Hexagonal, 2× size", "The hexagonal light scaled 2×"),
-    ("ring", "Ring", "Circular ring light"),
-]
-
-
+NO_PRESET = "none"  # the preset enum's "no preset" item
 _DEFECT_DEFAULTS = DefectSettings()
 
 
@@ -67,7 +64,9 @@ class SEQCORE_PG_settings(bpy.types.PropertyGroup):
     stained: BoolProperty(name="Water Stains", default=True, description="Stain the plate")
 
     # scene
-    light: EnumProperty(name="Light", items=_LIGHT_ITEMS, default="hex")
+    light: EnumProperty(
+        name="Light", items=vocab.enum_items(vocab.LIGHTS), default=vocab.DEFAULT_LIGHT
+    )
     texture_seed: IntProperty(name="Texture Seed", default=0, min=0)
     view_width_mm: FloatProperty(name="View Width (mm)", default=40.0, min=1.0, max=200.0)
     resolution_x: IntProperty(name="Width", default=306, min=8, max=8192)
@@ -86,65 +85,55 @@ class SEQCORE_PG_settings(bpy.types.PropertyGroup):
         subtype="DIR_PATH",
         description="Empty: the add-on preferences' default folder",
     )
-    count: IntProperty(name="Plates", default=8, min=1)
+    count: IntProperty(name="Plates", default=DEFAULT_COUNT, min=1)
     dataset_seed: IntProperty(name="Dataset Seed", default=0, min=0)
     variant: EnumProperty(
-        name="Variant",
-        items=[
-            ("paired", "Paired", "Each plate clean and stained, same texture and seed"),
-            ("clean", "Clean", "No water stains"),
-            ("stained", "Stained", "With water stains"),
-        ],
-        default="paired",
+        name="Variant", items=vocab.enum_items(vocab.VARIANTS), default=vocab.VARIANTS[0]
     )
     lights: EnumProperty(
         name="Lights",
-        items=_LIGHT_ITEMS,
+        items=vocab.enum_items(vocab.LIGHTS),
         options={"ENUM_FLAG"},
-        default={"hex"},
+        default={vocab.DEFAULT_LIGHT},
         description="Lights to mix over the dataset",
     )
     split: EnumProperty(
-        name="Split",
-        items=[("train", "Train", ""), ("val", "Validation", ""), ("test", "Test", "")],
-        default="train",
+        name="Split", items=vocab.enum_items(vocab.SPLITS), default=vocab.DEFAULT_SPLIT
     )
     defects: BoolProperty(name="Defects", default=False, description="Scratches, bumps, dents")
     fingerprints: BoolProperty(name="Fingerprints", default=False)
     stickers: BoolProperty(name="Stickers", default=False)
 
-    # defects and impurities (helper B, core.defects): counts per image, classes, sizes
-    defect_count: IntVectorProperty(name="Defects per Image", size=2, default=(1, 3), min=0)
+    # defects and impurities (core.defects): counts per image, classes, sizes
+    defect_count: IntVectorProperty(
+        name="Defects per Image", size=2, default=_DEFECT_DEFAULTS.defect_count, min=0
+    )
     defect_classes: EnumProperty(
         name="Defect Classes",
-        items=[
-            ("scratch", "Scratch", "Long thin curved groove, varying width and depth"),
-            ("bump", "Bump", "Smooth raised area with a soft border"),
-            ("dent", "Dent", "Depression with distinct edges and an inner pattern"),
-        ],
+        items=vocab.enum_items(vocab.DEFECT_CLASSES),
         options={"ENUM_FLAG"},
-        default={"scratch", "bump", "dent"},
+        default=set(vocab.DEFECT_CLASSES),
     )
     impurity_count: IntVectorProperty(
-        name="Fingerprints/Stickers per Image", size=2, default=(0, 1), min=0
+        name="Fingerprints/Stickers per Image",
+        size=2,
+        default=_DEFECT_DEFAULTS.impurity_count,
+        min=0,
     )
     placement: EnumProperty(
         name="Placement",
-        items=[
-            ("random", "Random", "Anywhere in view, apart from each other"),
-            ("next_to_defect", "Next to Defect", "Each impurity right beside a defect"),
-        ],
-        default="random",
+        items=vocab.enum_items(vocab.PLACEMENTS),
+        default=_DEFECT_DEFAULTS.placement,
     )
     preset: EnumProperty(
         name="Preset",
         items=[
-            ("none", "None", "Counts and classes as set here"),
-            ("demo-val", "Demo Validation", "Fixed mix of clean, defect and impurity plates"),
-            ("demo-test", "Demo Test", "Fixed mix of clean, defect and impurity plates"),
+            (NO_PRESET, "None", "Counts and classes as set here"),
+            *vocab.enum_items(vocab.PRESETS),
         ],
-        default="none",
-        description="A fixed per-plate mix; overrides the counts, classes and water stains",
+        default=NO_PRESET,
+        description="A fixed per-plate mix of defects, impurities and water stains; renders each "
+        "plate once (variant stained or clean)",
     )
     scratch_length_mm: _size_range("scratch_length_mm", "Scratch Length")
     scratch_width_mm: _size_range("scratch_width_mm", "Scratch Width")
@@ -186,67 +175,41 @@ def scene_spec(settings) -> SampleSpec:
     )
 
 
-def defect_settings(settings) -> DefectSettings:
-    """The sidebar's defect/impurity settings (ValueError with the field name when inconsistent)."""
-    others = tuple(
-        n
-        for n, on in (("fingerprint", settings.fingerprints), ("sticker", settings.stickers))
-        if on
-    )
-    return DefectSettings(
-        defect_count=tuple(settings.defect_count) if settings.defects else (0, 0),
-        defect_classes=tuple(
-            c for c in ("scratch", "bump", "dent") if c in settings.defect_classes
-        ),
-        impurity_count=tuple(settings.impurity_count) if others else (0, 0),
-        impurity_classes=others,
-        placement=settings.placement,
-        **{name: tuple(getattr(settings, name)) for name in SIZE_FIELDS},
-    )
-
-
-def defect_preview_spec(settings) -> SampleSpec:
-    """The scene spec with defects/impurities drawn from the sidebar (dataset seed) for the view."""
-    from dataclasses import replace
-
-    from .core.camera import view_rect_mm
-    from .core.defects import sample_instances
-
-    spec = scene_spec(settings)
-    rect = view_rect_mm(spec.camera, spec.resolution)
-    rng = np.random.default_rng(settings.dataset_seed)
-    instances = sample_instances(rng, defect_settings(settings), rect)
-    return replace(spec, defects=tuple(i.to_dict() for i in instances))
-
-
-def dataset_settings(settings) -> DatasetSettings:
-    impurities = ["water_stain"]  # the variant decides whether stains are drawn
-    impurities += [
-        n
-        for n, on in (("fingerprint", settings.fingerprints), ("sticker", settings.stickers))
-        if on
-    ]
-    preset = "" if settings.preset == "none" else settings.preset
-    # a preset renders each plate once, stained or clean as its plan says
-    variant = "stained" if preset and settings.variant == "paired" else settings.variant
-    defect_settings_ = None
-    if settings.defects or settings.fingerprints or settings.stickers or preset:
-        defect_settings_ = defect_settings(settings)
-    return DatasetSettings(
+def render_options(settings) -> RenderOptions:
+    """The sidebar's dataset, defect and impurity settings as render options (core.render_options)."""
+    # the toggles are named after the classes: fingerprints, stickers
+    drawn = tuple(c for c in vocab.IMPURITY_CLASSES if getattr(settings, f"{c}s"))
+    return RenderOptions(
         count=settings.count,
         seed=settings.dataset_seed,
         resolution=(settings.resolution_x, settings.resolution_y),
         samples=settings.samples,
-        variant=variant,
-        lights=tuple(x for x in LIGHTS if x in settings.lights) or ("hex",),
+        variant=settings.variant,
+        lights=tuple(x for x in vocab.LIGHTS if x in settings.lights),
         split=settings.split,
         view_width_mm=settings.view_width_mm,
-        defects=settings.defects,
-        impurities=tuple(impurities),
+        defect_count=tuple(settings.defect_count) if settings.defects else None,
+        defect_classes=tuple(c for c in vocab.DEFECT_CLASSES if c in settings.defect_classes),
+        impurities=(
+            vocab.WATER_STAIN,
+            *drawn,
+        ),  # the variant decides whether water stains are drawn
+        impurity_count=tuple(settings.impurity_count),
+        placement=settings.placement,
+        sizes=tuple((name, tuple(getattr(settings, name))) for name in SIZE_FIELDS),
         denoise=settings.denoise,
-        defect_settings=defect_settings_,
-        preset=preset,
+        preset="" if settings.preset == NO_PRESET else settings.preset,
     )
+
+
+def dataset_settings(settings) -> DatasetSettings:
+    """What Render Dataset renders; a SettingsError (one line) when the settings conflict."""
+    return to_settings(render_options(settings))
+
+
+def defect_preview_spec(settings) -> SampleSpec:
+    """Plate 0 exactly as Render Dataset renders it: texture, light, stains, defects and impurities."""
+    return preview_sample(dataset_settings(settings)).spec
 
 
 classes = (SEQCORE_PG_settings,)

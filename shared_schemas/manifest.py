@@ -1,4 +1,4 @@
-"""The dataset manifest (SPEC §3): dataclasses, validation, atomic load/save, append and merge."""
+"""The dataset manifest: dataclasses, validation, atomic load/save, append and merge."""
 
 from __future__ import annotations
 

@@ -1,1 +1,2 @@
-"""Pure logic of the add-on (no bpy): Algorithm-1 reference, sample specs, camera geometry, masks."""
+"""Pure logic of the add-on (no bpy): names, options -> settings, render plan, sample specs, camera and
+light geometry, defects, the Algorithm-1 reference, masks, errors."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Any
 
+from .vocabulary import DEFECT_CLASSES
+
 __all__ = [
-    "DEFECT_CLASSES",
-    "IMPURITY_CLASSES",
     "BumpParams",
     "DentParams",
     "FingerprintParams",
@@ -23,10 +23,6 @@ __all__ = [
     "instances_from_dicts",
     "params_from_dict",
 ]
-
-DEFECT_CLASSES = ("scratch", "bump", "dent")
-# water_stain is an impurity too, but it lives in the shader (water-stain node group), not here.
-IMPURITY_CLASSES = ("fingerprint", "sticker")
 
 
 def _tuplify(value: Any) -> Any:

@@ -12,11 +12,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .defect_params import DEFECT_CLASSES, IMPURITY_CLASSES, InstanceSpec
+from .defect_params import InstanceSpec
 from .defects import DefectSettings, place_instances
+from .errors import SettingsError
+from .vocabulary import DEFECT_CLASSES, IMPURITY_CLASSES, PRESETS
 
 __all__ = [
-    "PRESETS",
     "PlatePlan",
     "PresetInfo",
     "plan_instances",
@@ -80,12 +81,11 @@ _PRESETS = {
     "demo-val": PresetInfo("demo-val", "val", 2 * len(_VAL_CYCLE), _VAL_CYCLE),
     "demo-test": PresetInfo("demo-test", "test", 2 * len(_TEST_CYCLE), _TEST_CYCLE),
 }
-PRESETS = tuple(_PRESETS)
 
 
 def preset_info(name: str) -> PresetInfo:
     if name not in _PRESETS:
-        raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+        raise SettingsError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return _PRESETS[name]
 
 
@@ -114,7 +114,7 @@ def plan_instances(
         specs = place_instances(rng, list(plan.classes), settings, view_rect_mm)
         if sorted(s.class_name for s in specs) == wanted:
             return specs
-    raise ValueError(
+    raise SettingsError(
         f"plate plan {list(plan.classes)} does not fit in the view {view_rect_mm}: "
         "reduce the defect sizes or widen the view"
     )

@@ -17,8 +17,6 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from .defect_params import (
-    DEFECT_CLASSES,
-    IMPURITY_CLASSES,
     PARAMS_BY_CLASS,
     BumpParams,
     DentParams,
@@ -30,12 +28,11 @@ from .defect_params import (
     params_from_dict,
 )
 from .defect_raster import SurfaceLayer, bezier_points, footprint, rasterize, scratch_polyline
+from .errors import SettingsError
+from .vocabulary import DEFECT_CLASSES, IMPURITY_CLASSES, PLACEMENTS
 
 __all__ = [
-    "DEFECT_CLASSES",
-    "IMPURITY_CLASSES",
     "PARAMS_BY_CLASS",
-    "PLACEMENTS",
     "SIZE_FIELDS",
     "BumpParams",
     "DefectSettings",
@@ -55,8 +52,6 @@ __all__ = [
     "sample_instances",
     "scratch_polyline",
 ]
-
-PLACEMENTS = ("random", "next_to_defect")
 
 # The per-class size ranges of DefectSettings (the UI and the CLI list these).
 SIZE_FIELDS = (
@@ -104,24 +99,26 @@ class DefectSettings:
         for name in ("defect_count", "impurity_count"):
             low, high = getattr(self, name)
             if int(low) != low or int(high) != high or not 0 <= low <= high:
-                raise ValueError(
+                raise SettingsError(
                     f"DefectSettings.{name}: need integers 0 <= min <= max, got {low, high}"
                 )
         for name in _RANGE_FIELDS:
             low, high = getattr(self, name)
             if not 0 < low <= high:
-                raise ValueError(f"DefectSettings.{name}: need 0 < min <= max, got {low, high}")
+                raise SettingsError(f"DefectSettings.{name}: need 0 < min <= max, got {low, high}")
         for name, known in (
             ("defect_classes", DEFECT_CLASSES),
             ("impurity_classes", IMPURITY_CLASSES),
         ):
             unknown = [c for c in getattr(self, name) if c not in known]
             if unknown:
-                raise ValueError(f"DefectSettings.{name}: unknown {unknown}; known: {list(known)}")
+                raise SettingsError(
+                    f"DefectSettings.{name}: unknown {unknown}; known: {list(known)}"
+                )
         if self.placement not in PLACEMENTS:
-            raise ValueError(f"DefectSettings.placement: {self.placement!r} not in {PLACEMENTS}")
+            raise SettingsError(f"DefectSettings.placement: {self.placement!r} not in {PLACEMENTS}")
         if self.min_gap_mm < 0:
-            raise ValueError("DefectSettings.min_gap_mm: must be >= 0")
+            raise SettingsError("DefectSettings.min_gap_mm: must be >= 0")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -339,7 +336,7 @@ def place_instances(
     """
     placement = settings.placement if placement is None else placement
     if placement not in PLACEMENTS:
-        raise ValueError(f"placement {placement!r} not in {PLACEMENTS}")
+        raise SettingsError(f"placement {placement!r} not in {PLACEMENTS}")
     ordered = [c for c in class_names if c in DEFECT_CLASSES] + [
         c for c in class_names if c not in DEFECT_CLASSES
     ]

@@ -14,16 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import ExrError
+
 __all__ = ["ExrError", "read_exr_channels"]
 
 _MAGIC = 20000630
 _TYPES = {0: np.dtype("<u4"), 1: np.dtype("<f2"), 2: np.dtype("<f4")}
 _LINES_PER_BLOCK = {0: 1, 2: 1, 3: 16}  # NONE, ZIPS, ZIP
 _MULTIPART = 0x1000
-
-
-class ExrError(ValueError):
-    """An EXR file this reader cannot decode; the message names the file."""
 
 
 def _read_header(data: bytes, pos: int, path) -> tuple[dict, int]:

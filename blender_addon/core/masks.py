@@ -4,8 +4,8 @@ Cycles averages AOVs over the pixel filter like any pass, so boundary pixels car
 make them hard: a pixel belongs to a stain when the stain-mask AOV >= 0.5 (coverage majority), and its
 stain is identified by ratio: the id AOV holds mask * id, so id = (id AOV) / (mask AOV) exactly when one
 stain covers the pixel; ratios at the rare pixels shared by two touching stains are snapped to the
-nearest id seen fully inside a stain. Defect ids (helper B writes 1-based indices into `seqcore_defect_id`)
-are resolved the same way with the neighbouring clean id as reference. Defects win over stains.
+nearest id seen fully inside a stain. Defect and impurity ids (the surface layer writes 1-based indices
+into `seqcore_defect_id`) are resolved by the same ratio against their coverage AOV. They win over stains.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from .vocabulary import WATER_STAIN
 
 __all__ = [
     "AOV_DEFECT_ID",
@@ -29,8 +31,8 @@ __all__ = [
 
 AOV_STAIN_MASK = "seqcore_stain_mask"
 AOV_STAIN_ID = "seqcore_stain_id"  # mask * per-stain random id
-AOV_DEFECT_ID = "seqcore_defect_id"  # helper B: 1-based defect index, 0 = none
-# helper B: 1 inside any defect/impurity instance. A partial pixel k*c of id k alone is ambiguous
+AOV_DEFECT_ID = "seqcore_defect_id"  # 1-based index into the surface layer's instances, 0 = none
+# 1 inside any defect/impurity instance. A partial pixel k*c of id k alone is ambiguous
 # (2 * 0.5 reads as id 1), so ids are read as the ratio id / mask, like the stains.
 AOV_DEFECT_MASK = "seqcore_defect_mask"
 AOV_PLATE = "seqcore_plate"  # 1 on the plate's surface
@@ -78,7 +80,7 @@ def _neighbour_max(values: np.ndarray) -> np.ndarray:
 def resolve_defect_ids(defect_aov: np.ndarray, mask_aov: np.ndarray | None = None) -> np.ndarray:
     """Integer defect index per pixel (0 = none). A partial pixel k*c keeps id k when c >= 0.5.
 
-    With the coverage AOV the id is the exact ratio (helper B's layer writes both); without it
+    With the coverage AOV the id is the exact ratio (the surface layer writes both); without it
     the neighbouring clean id is the reference.
     """
     if mask_aov is not None:
@@ -93,43 +95,44 @@ def resolve_defect_ids(defect_aov: np.ndarray, mask_aov: np.ndarray | None = Non
 
 
 def assemble_masks(
-    planes: dict[str, np.ndarray], defects: tuple | list, class_ids: dict[str, int]
+    planes: dict[str, np.ndarray], instances: tuple | list, class_ids: dict[str, int]
 ) -> MaskResult:
-    """Masks in the SPEC §3 format: defects get instance ids 1..n in list order, then each distinct
-    water stain the next ids in raster order of first appearance, class `water_stain`."""
+    """The manifest's masks (see shared_schemas): the surface layer's `instances` (defects and
+    impurities, `SampleSpec.instances`) get instance ids 1..n in list order, then each distinct water
+    stain the next ids in raster order of first appearance, class `water_stain`."""
     shape = planes[AOV_STAIN_MASK].shape
     zeros = np.zeros(shape, np.float32)
     stain = resolve_stain_ids(planes[AOV_STAIN_MASK], planes.get(AOV_STAIN_ID, zeros))
-    defect = resolve_defect_ids(planes.get(AOV_DEFECT_ID, zeros), planes.get(AOV_DEFECT_MASK))
-    defect = np.where(defect <= len(defects), defect, 0)
+    layer = resolve_defect_ids(planes.get(AOV_DEFECT_ID, zeros), planes.get(AOV_DEFECT_MASK))
+    layer = np.where(layer <= len(instances), layer, 0)
     semantic = np.zeros(shape, np.uint8)
     instance = np.zeros(shape, np.uint16)
-    instances: list = []
-    defect_classes = np.array([0] + [class_ids[_class_of(d)] for d in defects], dtype=np.uint8)
-    semantic[:] = defect_classes[defect]
-    instance[:] = defect
-    for k in np.unique(defect[defect > 0]):
-        d = defects[k - 1]
-        instances.append((int(k), _class_of(d), dict(d.get("params") or {})))
-    free = (defect == 0) & (stain > 0)
+    found: list = []
+    layer_classes = np.array([0] + [class_ids[_class_of(d)] for d in instances], dtype=np.uint8)
+    semantic[:] = layer_classes[layer]
+    instance[:] = layer
+    for k in np.unique(layer[layer > 0]):
+        d = instances[k - 1]
+        found.append((int(k), _class_of(d), dict(d.get("params") or {})))
+    free = (layer == 0) & (stain > 0)
     values, first = np.unique(stain.ravel(), return_index=True)
     keep = values > 0
     order = np.argsort(first[keep])
-    inst_id = len(defects)
+    inst_id = len(instances)
     for value in values[keep][order]:
         where = free & (stain == value)
-        if not where.any():  # entirely under a defect
+        if not where.any():  # entirely under a defect or impurity
             continue
         inst_id += 1
         instance[where] = inst_id
-        semantic[where] = class_ids["water_stain"]
-        instances.append((inst_id, "water_stain", {"stain_id": float(value)}))
+        semantic[where] = class_ids[WATER_STAIN]
+        found.append((inst_id, WATER_STAIN, {"stain_id": float(value)}))
     valid = planes[AOV_PLATE] >= 0.5 if AOV_PLATE in planes else np.ones(shape, bool)
-    return MaskResult(semantic, instance, valid, instances)
+    return MaskResult(semantic, instance, valid, found)
 
 
-def _class_of(defect: dict) -> str:
-    name = defect.get("class", defect.get("class_name"))
+def _class_of(instance: dict) -> str:
+    name = instance.get("class", instance.get("class_name"))
     if not name:
-        raise ValueError(f"defect instance without a class: {defect!r}")
+        raise ValueError(f"instance without a class: {instance!r}")
     return str(name)

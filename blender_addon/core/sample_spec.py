@@ -10,12 +10,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .camera import SENSOR_ASPECT, CameraView, grid_centers_mm
+from .camera import SENSOR_ASPECT, CameraView, grid_centers_mm, view_rect_mm
+from .defect_presets import plan_instances, preset_plan
+from .defects import DefectSettings, sample_instances
+from .errors import SettingsError
+from .vocabulary import DEFAULT_LIGHT, LIGHTS, VARIANTS, WATER_STAIN
 from .water_stain import StainParams
 
 __all__ = [
-    "LIGHTS",
-    "VARIANTS",
     "DatasetSettings",
     "SampleSpec",
     "default_resolution",
@@ -25,9 +27,6 @@ __all__ = [
     "sample_texture",
 ]
 
-LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
-VARIANTS = ("clean", "stained", "paired")
-
 
 def default_resolution(width: int = 306) -> tuple[int, int]:
     """Resolution with the real sensor's 2448:2050 aspect."""
@@ -36,7 +35,11 @@ def default_resolution(width: int = 306) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class SampleSpec:
-    """Everything one render depends on. `stain is None` renders the clean variant."""
+    """Everything one render depends on. `stain is None` renders the clean variant.
+
+    `instances` are the defects and impurities drawn into the surface layer, as `InstanceSpec.to_dict()`
+    dicts; `params` keeps them under the key "defects", the name manifests have always used.
+    """
 
     texture: dict
     light: str
@@ -45,7 +48,7 @@ class SampleSpec:
     samples: int
     sampling_seed: int
     stain: StainParams | None = None
-    defects: tuple = ()
+    instances: tuple = ()
     denoise: bool = False
 
     def without_stain(self) -> SampleSpec:
@@ -61,7 +64,7 @@ class SampleSpec:
             "samples": self.samples,
             "sampling_seed": self.sampling_seed,
             "stain": self.stain.to_dict() if self.stain is not None else None,
-            "defects": [dict(d) for d in self.defects],
+            "defects": [dict(d) for d in self.instances],
             "denoise": self.denoise,
         }
 
@@ -76,7 +79,7 @@ class SampleSpec:
             samples=int(d["samples"]),
             sampling_seed=int(d["sampling_seed"]),
             stain=StainParams.from_dict(stain) if stain else None,
-            defects=tuple(dict(x) for x in d.get("defects") or ()),
+            instances=tuple(dict(x) for x in d.get("defects") or ()),
             denoise=bool(d.get("denoise", False)),
         )
 
@@ -90,24 +93,24 @@ class DatasetSettings:
     resolution: tuple[int, int] = field(default_factory=default_resolution)
     samples: int = 16
     variant: str = "paired"
-    lights: tuple[str, ...] = ("hex",)
+    lights: tuple[str, ...] = (DEFAULT_LIGHT,)
     split: str = "train"
     view_width_mm: float = 40.0
     grid: tuple[int, int] = (1, 1)
     defects: bool = False
-    impurities: tuple[str, ...] = ("water_stain",)
+    impurities: tuple[str, ...] = (WATER_STAIN,)
     denoise: bool = False
-    defect_settings: object = (
-        None  # blender_addon.core.defects.DefectSettings when defects are used
-    )
+    defect_settings: DefectSettings | None = None  # when defects or impurities are drawn
     preset: str = ""  # core.defect_presets name: fixed per-plate mix of defects/impurities/stains
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}")
+            raise SettingsError(
+                f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}"
+            )
         bad = [x for x in self.lights if x not in LIGHTS]
         if bad or not self.lights:
-            raise ValueError(f"light must be one of {', '.join(LIGHTS)}, not {bad or 'nothing'}")
+            raise SettingsError(f"light must be one of {', '.join(LIGHTS)}, not {bad or 'nothing'}")
 
     def to_dict(self) -> dict:
         return {
@@ -172,9 +175,9 @@ def sample_stain(rng: np.random.Generator) -> StainParams:
 
 
 def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) -> list[SampleSpec]:
-    """The specs of one plate: one per grid position, same texture, stains and defects for all views.
+    """The specs of one plate: one per grid position, same texture, stains and instances for all views.
 
-    Defects (helper B's `core.defects`) are drawn over the plate region all views cover together.
+    Defects and impurities are drawn over the plate region all views cover together.
     """
     texture = sample_texture(plate_rng(settings.seed, plate, 0))
     stain = sample_stain(plate_rng(settings.seed, plate, 1))
@@ -183,20 +186,13 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
     sampling_seed = int(misc.integers(0, 2**31 - 1))
     centers = grid_centers_mm(*settings.grid) if settings.grid != (1, 1) else [(0.0, 0.0)]
     views = [CameraView(center_mm=c, width_mm=settings.view_width_mm) for c in centers]
-    defects: tuple = ()
-    plan = None
-    if settings.preset:
-        from .defect_presets import preset_plan
-
-        plan = preset_plan(settings.preset, plate)
+    instances: tuple = ()
+    plan = preset_plan(settings.preset, plate) if settings.preset else None
     if plan is not None:
         wanted = bool(plan.classes)
     else:
-        wanted = settings.defects or any(x != "water_stain" for x in settings.impurities)
+        wanted = settings.defects or any(x != WATER_STAIN for x in settings.impurities)
     if wanted:
-        from . import defects as defect_module  # helper B's module, imported only when asked for
-        from .camera import view_rect_mm
-
         rects = [view_rect_mm(v, settings.resolution) for v in views]
         union = (
             min(r[0] for r in rects),
@@ -204,18 +200,14 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
             max(r[2] for r in rects),
             max(r[3] for r in rects),
         )
-        defect_settings = settings.defect_settings or defect_module.DefectSettings()
+        defect_settings = settings.defect_settings or DefectSettings()
         if plan is not None:
-            from .defect_presets import plan_instances
-
-            instances = plan_instances([settings.seed, plate, 2], plan, defect_settings, union)
+            placed = plan_instances([settings.seed, plate, 2], plan, defect_settings, union)
         else:
-            instances = defect_module.sample_instances(
-                plate_rng(settings.seed, plate, 2), defect_settings, union
-            )
-        defects = tuple(_instance_dict(x) for x in instances)
+            placed = sample_instances(plate_rng(settings.seed, plate, 2), defect_settings, union)
+        instances = tuple(x.to_dict() for x in placed)
     use_stain = with_stain and (
-        plan.water_stain if plan is not None else "water_stain" in settings.impurities
+        plan.water_stain if plan is not None else WATER_STAIN in settings.impurities
     )
     return [
         SampleSpec(
@@ -226,13 +218,8 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
             samples=settings.samples,
             sampling_seed=sampling_seed,
             stain=stain if use_stain else None,
-            defects=defects,
+            instances=instances,
             denoise=settings.denoise,
         )
         for view in views
     ]
-
-
-def _instance_dict(instance) -> dict:
-    """B's instances may come as dicts or as objects with `to_dict()`."""
-    return dict(instance) if isinstance(instance, dict) else dict(instance.to_dict())

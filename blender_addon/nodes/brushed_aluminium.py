@@ -7,11 +7,11 @@ Every input is a texture parameter stored per sample, so a realisation is reprod
 
 from __future__ import annotations
 
-import math as pymath
+import math
 
 import bpy
 
-from ._build import SocketSpec, ensure_group, math, vmath
+from .helpers import SocketSpec, ensure_group, math_node, vector_math_node
 
 __all__ = ["BRUSHED_GROUP", "build_brushed_group", "set_texture_inputs"]
 
@@ -83,16 +83,23 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     seed3 = nodes.new("ShaderNodeCombineXYZ")
     for i in range(3):
         tree.links.new(seed, seed3.inputs[i])
-    offset = vmath(
-        tree, "FRACTION", vmath(tree, "MULTIPLY", seed3.outputs[0], (0.7548, 0.5698, 0.431))
+    offset = vector_math_node(
+        tree,
+        "FRACTION",
+        vector_math_node(tree, "MULTIPLY", seed3.outputs[0], (0.7548, 0.5698, 0.431)),
     )
-    offset = vmath(tree, "SCALE", offset, scale=500.0)
-    along = math(tree, "DIVIDE", frequency, stretch)
+    offset = vector_math_node(tree, "SCALE", offset, scale=500.0)
+    along = math_node(tree, "DIVIDE", frequency, stretch)
     scale3 = nodes.new("ShaderNodeCombineXYZ")
     tree.links.new(along, scale3.inputs[0])
     tree.links.new(frequency, scale3.inputs[1])
     tree.links.new(frequency, scale3.inputs[2])
-    q = vmath(tree, "ADD", vmath(tree, "MULTIPLY", rotate.outputs[0], scale3.outputs[0]), offset)
+    q = vector_math_node(
+        tree,
+        "ADD",
+        vector_math_node(tree, "MULTIPLY", rotate.outputs[0], scale3.outputs[0]),
+        offset,
+    )
 
     grooves = nodes.new("ShaderNodeTexNoise")
     grooves.noise_dimensions = "3D"
@@ -110,18 +117,21 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     blotches.inputs["Scale"].default_value = 150.0
     blotches.inputs["Detail"].default_value = 2.0
     tree.links.new(
-        vmath(tree, "ADD", p, vmath(tree, "SCALE", offset, scale=0.01)), blotches.inputs[0]
+        vector_math_node(tree, "ADD", p, vector_math_node(tree, "SCALE", offset, scale=0.01)),
+        blotches.inputs[0],
     )
-    factor = math(tree, "MULTIPLY_ADD", blotches.outputs[0], 0.08, 0.96)
+    factor = math_node(tree, "MULTIPLY_ADD", blotches.outputs[0], 0.08, 0.96)
     # the grooves also modulate reflectance: brushed metal shows fine streaks inside the bright field,
     # not only where groove slopes cross the reflection's edge
-    streak = math(tree, "MULTIPLY", math(tree, "SUBTRACT", grooves.outputs[0], 0.5), streaks)
-    factor = math(tree, "ADD", factor, streak)
-    reflectance = vmath(tree, "SCALE", tint, scale=factor)
+    streak = math_node(
+        tree, "MULTIPLY", math_node(tree, "SUBTRACT", grooves.outputs[0], 0.5), streaks
+    )
+    factor = math_node(tree, "ADD", factor, streak)
+    reflectance = vector_math_node(tree, "SCALE", tint, scale=factor)
 
     tangent = nodes.new("ShaderNodeCombineXYZ")
-    tree.links.new(math(tree, "COSINE", direction), tangent.inputs[0])
-    tree.links.new(math(tree, "SINE", direction), tangent.inputs[1])
+    tree.links.new(math_node(tree, "COSINE", direction), tangent.inputs[0])
+    tree.links.new(math_node(tree, "SINE", direction), tangent.inputs[1])
     to_world = nodes.new("ShaderNodeVectorTransform")
     to_world.vector_type, to_world.convert_from, to_world.convert_to = "VECTOR", "OBJECT", "WORLD"
     tree.links.new(tangent.outputs[0], to_world.inputs[0])
@@ -138,7 +148,7 @@ def set_texture_inputs(group_node, texture: dict) -> None:
     """Texture parameters (SampleSpec.texture) onto a group node."""
     inputs = group_node.inputs
     inputs["Seed"].default_value = float(texture["seed"])
-    inputs["Direction"].default_value = pymath.radians(texture["direction_deg"])
+    inputs["Direction"].default_value = math.radians(texture["direction_deg"])
     inputs["Groove Frequency"].default_value = texture["groove_frequency"]
     inputs["Groove Stretch"].default_value = texture["groove_stretch"]
     inputs["Groove Depth"].default_value = texture["groove_depth"]

@@ -23,7 +23,9 @@ import bpy
 import numpy as np
 
 from ..core.defect_raster import SurfaceLayer
+from ..core.errors import MaterialError
 from ..core.masks import AOV_DEFECT_ID, AOV_DEFECT_MASK
+from .helpers import principal_bsdf
 
 __all__ = [
     "LAYER_PREFIX",
@@ -34,24 +36,14 @@ __all__ = [
 ]
 
 LAYER_PREFIX = "SeqCore Layer"
-_BSDF_NAME = "SeqCore BSDF"
 _LABEL_ROUGHNESS = 0.55
-
-
-def _bsdf(material):
-    nodes = material.node_tree.nodes
-    node = nodes.get(_BSDF_NAME)
-    if node is None:
-        node = next((n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None)
-    if node is None:
-        raise ValueError(f"material {material.name!r} has no Principled BSDF for the defect layer")
-    return node
+_PURPOSE = "for the defect layer"
 
 
 def _output(material):
     outputs = [n for n in material.node_tree.nodes if n.bl_idname == "ShaderNodeOutputMaterial"]
     if not outputs:
-        raise ValueError(f"material {material.name!r} has no Material Output")
+        raise MaterialError(f"material {material.name!r} has no Material Output")
     return next((n for n in outputs if n.is_active_output), outputs[0])
 
 
@@ -99,7 +91,7 @@ def remove_surface_layer(material, purge_images: bool = True) -> bool:
     ours = [n for n in tree.nodes if n.name.startswith(LAYER_PREFIX)]
     if not ours:
         return False
-    bsdf, output = _bsdf(material), _output(material)
+    bsdf, output = principal_bsdf(material, _PURPOSE), _output(material)
     bump = tree.nodes.get(f"{LAYER_PREFIX} Bump")
     if bump is not None:
         upstream = _source(bump.inputs["Normal"])
@@ -143,7 +135,7 @@ def apply_surface_layer(material, layer: SurfaceLayer) -> None:
     """Splice `layer` into `material` (replacing a previous layer); see the module docstring."""
     remove_surface_layer(material, purge_images=False)
     tree = material.node_tree
-    bsdf, output = _bsdf(material), _output(material)
+    bsdf, output = principal_bsdf(material, _PURPOSE), _output(material)
     data = np.stack(
         [
             layer.height,

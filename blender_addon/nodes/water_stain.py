@@ -10,7 +10,7 @@ from __future__ import annotations
 import bpy
 
 from ..core.water_stain import SEED_OFFSET_CELLS, SEED_VECTOR, StainParams
-from ._build import SocketSpec, ensure_group, math, vmath
+from .helpers import SocketSpec, ensure_group, math_node, vector_math_node
 
 __all__ = ["WATER_STAIN_GROUP", "build_water_stain_group", "set_stain_inputs"]
 
@@ -158,61 +158,86 @@ def build_water_stain_group() -> bpy.types.ShaderNodeTree:
 
     # p: the Vector input, or object coordinates when it is left at (0, 0, 0)
     coords = nodes.new("ShaderNodeTexCoord")
-    unset = math(tree, "COMPARE", vmath(tree, "LENGTH", vector), 0.0, 0.0, label="Vector unset")
-    p = vmath(tree, "ADD", vector, vmath(tree, "SCALE", coords.outputs["Object"], scale=unset))
+    unset = math_node(
+        tree, "COMPARE", vector_math_node(tree, "LENGTH", vector), 0.0, 0.0, label="Vector unset"
+    )
+    p = vector_math_node(
+        tree, "ADD", vector, vector_math_node(tree, "SCALE", coords.outputs["Object"], scale=unset)
+    )
 
     # lattice shift in cells: fract(seed * SEED_VECTOR) * 64, float32 like core.seed_offset_cells
     seed3 = nodes.new("ShaderNodeCombineXYZ")
     for i in range(3):
         tree.links.new(seed, seed3.inputs[i])
-    offset = vmath(tree, "MULTIPLY", seed3.outputs[0], SEED_VECTOR)
-    offset = vmath(tree, "SCALE", vmath(tree, "FRACTION", offset), scale=SEED_OFFSET_CELLS)
+    offset = vector_math_node(tree, "MULTIPLY", seed3.outputs[0], SEED_VECTOR)
+    offset = vector_math_node(
+        tree, "SCALE", vector_math_node(tree, "FRACTION", offset), scale=SEED_OFFSET_CELLS
+    )
 
-    inv_cell = math(tree, "DIVIDE", 1.0, cell)
-    scaled = vmath(
-        tree, "ADD", vmath(tree, "SCALE", p, scale=inv_cell), offset, label="p / G + seed"
+    inv_cell = math_node(tree, "DIVIDE", 1.0, cell)
+    scaled = vector_math_node(
+        tree,
+        "ADD",
+        vector_math_node(tree, "SCALE", p, scale=inv_cell),
+        offset,
+        label="p / G + seed",
     )
     voronoi = nodes.new("ShaderNodeTexVoronoi")
     voronoi.voronoi_dimensions, voronoi.feature, voronoi.distance = "3D", "F1", "EUCLIDEAN"
     tree.links.new(scaled, voronoi.inputs["Vector"])
     voronoi.inputs["Scale"].default_value = 1.0
     tree.links.new(jitter, voronoi.inputs["Randomness"])
-    d_grid = math(tree, "MULTIPLY", voronoi.outputs["Distance"], cell, label="d grid")
-    d_center = vmath(tree, "DISTANCE", p, center)
-    d = math(tree, "MULTIPLY_ADD", math(tree, "SUBTRACT", d_center, d_grid), use_center, d_grid)
+    d_grid = math_node(tree, "MULTIPLY", voronoi.outputs["Distance"], cell, label="d grid")
+    d_center = vector_math_node(tree, "DISTANCE", p, center)
+    d = math_node(
+        tree, "MULTIPLY_ADD", math_node(tree, "SUBTRACT", d_center, d_grid), use_center, d_grid
+    )
 
     # r' = r + Perlin(p, f) * A
     noise = nodes.new("ShaderNodeTexNoise")
     noise.noise_dimensions, noise.noise_type, noise.normalize = "3D", "FBM", False
     noise.inputs["Detail"].default_value = 0.0
     noise.inputs["Distortion"].default_value = 0.0
-    tree.links.new(vmath(tree, "ADD", p, vmath(tree, "SCALE", offset, scale=cell)), noise.inputs[0])
+    tree.links.new(
+        vector_math_node(tree, "ADD", p, vector_math_node(tree, "SCALE", offset, scale=cell)),
+        noise.inputs[0],
+    )
     tree.links.new(frequency, noise.inputs["Scale"])
-    r_prime = math(tree, "MULTIPLY_ADD", noise.outputs[0], amplitude, radius, label="r'")
+    r_prime = math_node(tree, "MULTIPLY_ADD", noise.outputs[0], amplitude, radius, label="r'")
 
-    inside = math(tree, "LESS_THAN", d, r_prime)
-    mask = math(tree, "MULTIPLY", inside, math(tree, "GREATER_THAN", r_prime, 0.0), label="Mask")
-    rim = math(tree, "MULTIPLY", math(tree, "POWER", math(tree, "DIVIDE", d, r_prime), decay), mask)
-    change = math(tree, "MULTIPLY", rim, intensity, label="(d/r')^gamma * alpha")
+    inside = math_node(tree, "LESS_THAN", d, r_prime)
+    mask = math_node(
+        tree, "MULTIPLY", inside, math_node(tree, "GREATER_THAN", r_prime, 0.0), label="Mask"
+    )
+    rim = math_node(
+        tree,
+        "MULTIPLY",
+        math_node(tree, "POWER", math_node(tree, "DIVIDE", d, r_prime), decay),
+        mask,
+    )
+    change = math_node(tree, "MULTIPLY", rim, intensity, label="(d/r')^gamma * alpha")
     change3 = nodes.new("ShaderNodeCombineXYZ")
     for i in range(3):
         tree.links.new(change, change3.inputs[i])
-    r_out = vmath(
-        tree, "MAXIMUM", vmath(tree, "ADD", reflectance, change3.outputs[0]), (0.0, 0.0, 0.0)
+    r_out = vector_math_node(
+        tree,
+        "MAXIMUM",
+        vector_math_node(tree, "ADD", reflectance, change3.outputs[0]),
+        (0.0, 0.0, 0.0),
     )
 
     # Stain ID: the Voronoi cell's random colour, or a seed hash in single-stain mode; kept in (0, 1)
     cell_hash = nodes.new("ShaderNodeSeparateXYZ")
     tree.links.new(voronoi.outputs["Color"], cell_hash.inputs[0])
-    seed_hash = math(tree, "FRACT", math(tree, "MULTIPLY", seed, 0.6180339887))
-    raw_id = math(
+    seed_hash = math_node(tree, "FRACT", math_node(tree, "MULTIPLY", seed, 0.6180339887))
+    raw_id = math_node(
         tree,
         "MULTIPLY_ADD",
-        math(tree, "SUBTRACT", seed_hash, cell_hash.outputs[0]),
+        math_node(tree, "SUBTRACT", seed_hash, cell_hash.outputs[0]),
         use_center,
         cell_hash.outputs[0],
     )
-    stain_id = math(tree, "MULTIPLY_ADD", raw_id, 0.998, 0.001, label="Stain ID")
+    stain_id = math_node(tree, "MULTIPLY_ADD", raw_id, 0.998, 0.001, label="Stain ID")
 
     tree.links.new(r_out, group_out.inputs[0])
     tree.links.new(mask, group_out.inputs[1])

@@ -1,20 +1,24 @@
-"""The inspection scene (SPEC §4.2) built, idempotently, from one SampleSpec.
+"""The inspection scene built, idempotently, from one SampleSpec.
 
 Objects live in a "SeqCore" collection: the plate ("SeqCore Plate", 100 x 120 mm, top at z = 0, local
 coordinates in metres), a perpendicular camera and the light (hexagonal bar ring around the camera, rotated
-or scaled, or a circular ring) as an emissive mesh so its reflection in the plate is the bright field.
+or scaled, or a circular ring; `core.lights`) as an emissive mesh so its reflection in the plate is the
+bright field.
 """
 
 from __future__ import annotations
 
-import math
-
 import bpy
 
 from ..core.camera import PLATE_SIZE_MM, SENSOR_WIDTH_MM, focal_length_mm, view_rect_mm
+from ..core.defect_params import instances_from_dicts
+from ..core.defect_raster import rasterize
+from ..core.lights import light_mesh
 from ..core.masks import AOV_NAMES
 from ..core.sample_spec import SampleSpec
-from .materials import build_plate_material, node_tree_of
+from ..nodes.helpers import node_tree_of
+from ..nodes.surface_layer import apply_surface_layer
+from .materials import build_plate_material, owned_material
 
 __all__ = [
     "CAMERA_NAME",
@@ -24,7 +28,6 @@ __all__ = [
     "PLATE_NAME",
     "build_scene",
     "ensure_aovs",
-    "light_geometry",
 ]
 
 COLLECTION_NAME = "SeqCore"
@@ -32,25 +35,7 @@ PLATE_NAME = "SeqCore Plate"
 CAMERA_NAME = "SeqCore Camera"
 LIGHT_NAME = "SeqCore Light"
 LIGHT_STRENGTH = 1.0
-# light radii as fractions of the camera distance; the mirror image of a light at camera height has
-# half its radius on the plate: 6..14 mm for hex at 0.25 m (a 40 mm view sees the whole band), and
-# hex_x2 pushes the band to 12..28 mm, filling the view with more bright (overexposed) field
-_LIGHT_RADII = (0.05, 0.11)
-_DEFECT_OVERSAMPLING = 2.0  # defect layer pixels per image pixel
-
-
-def light_geometry(kind: str, distance_m: float) -> tuple[int, float, float, float]:
-    """(sides, inner circumradius, outer circumradius, rotation) of a light kind."""
-    inner, outer = (r * distance_m for r in _LIGHT_RADII)
-    if kind == "hex":
-        return 6, inner, outer, 0.0
-    if kind == "hex_rot90":
-        return 6, inner, outer, math.pi / 2
-    if kind == "hex_x2":
-        return 6, 2 * inner, 2 * outer, 0.0
-    if kind == "ring":
-        return 64, inner, outer, 0.0
-    raise ValueError(f"unknown light {kind!r}")
+_LAYER_OVERSAMPLING = 2.0  # surface layer pixels per image pixel
 
 
 def _collection(scene):
@@ -90,30 +75,26 @@ def _light_mesh(kind: str, distance_m: float):
     name = f"{LIGHT_NAME} {kind} {distance_m:.4f}"
     mesh = bpy.data.meshes.get(name)
     if mesh is None:
-        sides, inner, outer, rotation = light_geometry(kind, distance_m)
-        angles = [rotation + 2 * math.pi * k / sides for k in range(sides)]
-        verts = [(outer * math.cos(a), outer * math.sin(a), 0.0) for a in angles]
-        verts += [(inner * math.cos(a), inner * math.sin(a), 0.0) for a in angles]
-        faces = [(k, (k + 1) % sides, sides + (k + 1) % sides, sides + k) for k in range(sides)]
+        verts, faces = light_mesh(kind, distance_m)
         mesh = bpy.data.meshes.new(name)
         mesh.from_pydata(verts, [], faces)
         mesh.update()
-    material = bpy.data.materials.get(LIGHT_NAME)
-    if material is None:
-        material = bpy.data.materials.new(LIGHT_NAME)
-        tree = node_tree_of(material)
+    material = owned_material(LIGHT_NAME)
+    tree = node_tree_of(material)
+    emission = tree.nodes.get("Emission")
+    if emission is None:
         tree.nodes.clear()
         emission = tree.nodes.new("ShaderNodeEmission")
         out = tree.nodes.new("ShaderNodeOutputMaterial")
         tree.links.new(emission.outputs[0], out.inputs["Surface"])
-    material.node_tree.nodes["Emission"].inputs["Strength"].default_value = LIGHT_STRENGTH
+    emission.inputs["Strength"].default_value = LIGHT_STRENGTH
     if not mesh.materials:
         mesh.materials.append(material)
     return mesh
 
 
 def ensure_aovs(view_layer) -> None:
-    """Register the value AOVs our materials (and helper B's surface layer) write."""
+    """Register the value AOVs the plate material and its surface layer write."""
     for name in AOV_NAMES:
         if name not in view_layer.aovs:
             aov = view_layer.aovs.add()
@@ -182,8 +163,8 @@ def build_scene(spec: SampleSpec, scene=None) -> dict:
     plate = _object(PLATE_NAME, _plate_mesh(), coll)
     plate.location, plate.rotation_euler, plate.scale = (0, 0, 0), (0, 0, 0), (1, 1, 1)
     material = build_plate_material(spec.texture, spec.stain)
-    if spec.defects:
-        _apply_defects(material, spec)
+    if spec.instances:
+        _apply_surface_layer(material, spec)
     if not plate.data.materials:
         plate.data.materials.append(material)
     else:
@@ -212,13 +193,9 @@ def build_scene(spec: SampleSpec, scene=None) -> dict:
     return {"plate": plate, "camera": camera, "light": light, "material": material}
 
 
-def _apply_defects(material, spec: SampleSpec) -> None:
-    """Helper B's defects/impurities: raster layer over the view, spliced into the plate material."""
-    from ..core import defects
-    from ..nodes.surface_layer import apply_surface_layer
-
-    instances = defects.instances_from_dicts(list(spec.defects))
+def _apply_surface_layer(material, spec: SampleSpec) -> None:
+    """The defects and impurities, rasterised over the view and spliced into the plate material."""
+    instances = instances_from_dicts(list(spec.instances))
     rect = view_rect_mm(spec.camera, spec.resolution)
-    px_per_mm = _DEFECT_OVERSAMPLING * spec.resolution[0] / (rect[2] - rect[0])
-    layer = defects.rasterize(instances, rect, px_per_mm)
-    apply_surface_layer(material, layer)
+    px_per_mm = _LAYER_OVERSAMPLING * spec.resolution[0] / (rect[2] - rect[0])
+    apply_surface_layer(material, rasterize(instances, rect, px_per_mm))

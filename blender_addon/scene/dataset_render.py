@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from .._schemas import schemas
-from ..core.dataset import (
+from ..core.errors import RenderSetupError
+from ..core.masks import assemble_masks
+from ..core.render_plan import (
     PlannedSample,
-    RenderSetupError,
     Shard,
     check_compatible,
     generator_info,
@@ -29,8 +30,8 @@ from ..core.dataset import (
     plan_samples,
     shard_manifest_path,
 )
-from ..core.masks import assemble_masks
 from ..core.sample_spec import DatasetSettings
+from ..core.version import addon_version
 from .render_sample import configure_device, purge_orphans, render_spec
 
 __all__ = [
@@ -40,8 +41,6 @@ __all__ = [
     "strip_png_metadata",
     "write_sample_files",
 ]
-
-TOOL_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def write_sample_files(
     out: Path, planned: PlannedSample, image_path: Path, planes: dict, split: str
 ):
     """Masks and image of one rendered sample into the dataset; returns its manifest entry."""
-    result = assemble_masks(planes, planned.spec.defects, _class_ids())
+    result = assemble_masks(planes, planned.spec.instances, _class_ids())
     height, width = result.semantic.shape
     sid = planned.sample_id
     schemas.write_png(
@@ -140,16 +139,13 @@ def render_dataset(
     prepare_output(out)
     manifest_file = shard_manifest_path(out, shard)
     finished = _finished_ids(manifest_file, settings)
-    try:
-        plan = plan_samples(settings, shard)
-    except ImportError as exc:
-        raise RenderSetupError(f"defects not available yet ({exc})") from None
+    plan = plan_samples(settings, shard)
     import bpy
 
     scene = scene or bpy.context.scene
     configure_device(scene, device)
     generator = generator_info(
-        settings, TOOL_VERSION, blender_version or bpy.app.version_string, shard
+        settings, addon_version(), blender_version or bpy.app.version_string, shard
     )
     work = out / f".work-{shard.index}-of-{shard.count}"
     name = out.resolve().name
@@ -161,10 +157,15 @@ def render_dataset(
             continue
         start = time.perf_counter()
         rendered = render_spec(planned.spec, work, scene)
-        sample = write_sample_files(
-            out, planned, rendered.image_path, rendered.planes, settings.split
-        )
-        schemas.append_samples(manifest_file, [sample], name=name, generator=generator)
+        try:
+            sample = write_sample_files(
+                out, planned, rendered.image_path, rendered.planes, settings.split
+            )
+            schemas.append_samples(manifest_file, [sample], name=name, generator=generator)
+        except OSError as exc:  # a full disk, a folder made read-only mid-run
+            raise RenderSetupError(
+                f"{out}: cannot write sample {planned.sample_id} ({exc.strerror or exc})"
+            ) from None
         purge_orphans()
         done += 1
         yield Progress(done, len(plan), planned.sample_id, time.perf_counter() - start, False)

@@ -1,4 +1,8 @@
-"""Plate material and the water-stain / AOV wiring that any material can receive."""
+"""Plate material and the water-stain / AOV wiring that any material can receive.
+
+The add-on's own materials carry a custom property naming them, so they are found again by that tag,
+not by name: a user's material that happens to be called "SeqCore Plate" is never rebuilt.
+"""
 
 from __future__ import annotations
 
@@ -7,38 +11,35 @@ import bpy
 from ..core.masks import AOV_PLATE, AOV_STAIN_ID, AOV_STAIN_MASK
 from ..core.water_stain import StainParams
 from ..nodes.brushed_aluminium import build_brushed_group, set_texture_inputs
+from ..nodes.helpers import BSDF_NAME, math_node, node_tree_of, principal_bsdf
 from ..nodes.water_stain import WATER_STAIN_GROUP, build_water_stain_group, set_stain_inputs
 
 __all__ = [
-    "BSDF_NAME",
+    "OWNER_KEY",
     "PLATE_MATERIAL",
     "add_water_stain",
     "build_plate_material",
-    "node_tree_of",
-    "principal_bsdf",
+    "owned_material",
     "stain_nodes",
     "wire_stain_aovs",
 ]
 
 PLATE_MATERIAL = "SeqCore Plate"
-BSDF_NAME = "SeqCore BSDF"
+OWNER_KEY = "seqcore_material"  # custom property: which of the add-on's materials this is
 _AOV_PREFIX = "SeqCore AOV"
+_AOV_MATH = f"{_AOV_PREFIX} math"  # removed with the AOV outputs when they are rewired
 
 
-def node_tree_of(idblock):
-    """The node tree of a material or world; Blender < 5.0 creates it only with `use_nodes`."""
-    if idblock.node_tree is None:
-        idblock.use_nodes = True
-    return idblock.node_tree
-
-
-def principal_bsdf(material):
-    """'SeqCore BSDF', else the first Principled BSDF; None when the material has none."""
-    nodes = node_tree_of(material).nodes
-    node = nodes.get(BSDF_NAME)
-    if node is not None:
-        return node
-    return next((n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None)
+def owned_material(name: str):
+    """The add-on's material `name`, made (and tagged) when missing; a same-named foreign one stays."""
+    for material in bpy.data.materials:
+        if material.get(OWNER_KEY) == name:
+            return material
+    material = bpy.data.materials.new(
+        name
+    )  # Blender appends .001 if a user's material has the name
+    material[OWNER_KEY] = name
+    return material
 
 
 def stain_nodes(material) -> list:
@@ -58,9 +59,7 @@ def add_water_stain(material, params: StainParams | None = None):
 
     Repeated calls chain stains (each one's reflectance feeds the next). Returns the group node.
     """
-    bsdf = principal_bsdf(material)
-    if bsdf is None:
-        raise ValueError(f"material {material.name!r} has no Principled BSDF to stain")
+    bsdf = principal_bsdf(material, "to stain")
     tree = node_tree_of(material)
     group = tree.nodes.new("ShaderNodeGroup")
     group.node_tree = build_water_stain_group()
@@ -102,34 +101,20 @@ def wire_stain_aovs(material) -> None:
     mask, weighted = None, None
     for stain in stains:
         m = stain.outputs["Mask"]
-        w = _math(tree, "MULTIPLY", m, stain.outputs["Stain ID"])
+        w = math_node(tree, "MULTIPLY", m, stain.outputs["Stain ID"], name=_AOV_MATH)
         if mask is None:
             mask, weighted = m, w
         else:
-            keep = _math(tree, "SUBTRACT", 1.0, m)
-            weighted = _math(tree, "MULTIPLY_ADD", weighted, keep, w)
-            mask = _math(tree, "MAXIMUM", mask, m)
+            keep = math_node(tree, "SUBTRACT", 1.0, m, name=_AOV_MATH)
+            weighted = math_node(tree, "MULTIPLY_ADD", weighted, keep, w, name=_AOV_MATH)
+            mask = math_node(tree, "MAXIMUM", mask, m, name=_AOV_MATH)
     tree.links.new(mask, _aov_node(tree, AOV_STAIN_MASK, (x, y - 150)).inputs["Value"])
     tree.links.new(weighted, _aov_node(tree, AOV_STAIN_ID, (x, y - 300)).inputs["Value"])
 
 
-def _math(tree, operation, a, b, c=None):
-    node = tree.nodes.new("ShaderNodeMath")
-    node.operation = operation
-    node.name = f"{_AOV_PREFIX} math"
-    for i, v in enumerate((a, b, c)):
-        if v is None:
-            continue
-        if isinstance(v, bpy.types.NodeSocket):
-            tree.links.new(v, node.inputs[i])
-        else:
-            node.inputs[i].default_value = v
-    return node.outputs[0]
-
-
 def build_plate_material(texture: dict, stain: StainParams | None):
     """The brushed-aluminium plate material for one sample, rebuilt from its parameters."""
-    material = bpy.data.materials.get(PLATE_MATERIAL) or bpy.data.materials.new(PLATE_MATERIAL)
+    material = owned_material(PLATE_MATERIAL)
     tree = node_tree_of(material)
     tree.nodes.clear()
     output = tree.nodes.new("ShaderNodeOutputMaterial")
@@ -152,10 +137,14 @@ def build_plate_material(texture: dict, stain: StainParams | None):
     if stain is not None:
         group = add_water_stain(material, stain)
         if stain.roughness:
-            rough = _math(
-                tree, "MULTIPLY_ADD", group.outputs["Rim"], stain.roughness, texture["roughness"]
+            rough = math_node(
+                tree,
+                "MULTIPLY_ADD",
+                group.outputs["Rim"],
+                stain.roughness,
+                texture["roughness"],
+                name="SeqCore Stain Roughness",
             )
-            rough.node.name = "SeqCore Stain Roughness"
             tree.links.new(rough, bsdf.inputs["Roughness"])
     else:
         wire_stain_aovs(material)

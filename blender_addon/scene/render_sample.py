@@ -11,6 +11,7 @@ from pathlib import Path
 
 import bpy
 
+from ..core.errors import DeviceError
 from ..core.exr import read_exr_channels
 from ..core.masks import AOV_NAMES
 from ..core.sample_spec import SampleSpec
@@ -18,7 +19,6 @@ from .build import build_scene
 
 __all__ = [
     "COMPOSITOR_NAME",
-    "DeviceError",
     "RenderedSample",
     "configure_device",
     "purge_orphans",
@@ -27,10 +27,6 @@ __all__ = [
 
 COMPOSITOR_NAME = "SeqCore Masks"
 _GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "METAL", "ONEAPI")
-
-
-class DeviceError(RuntimeError):
-    """The requested render device is not available; one line for the user."""
 
 
 class RenderedSample:

@@ -96,7 +96,7 @@ def test_extension_zip_installs_enables_and_runs(tmp_path):
 
 def test_panel_settings_map_to_dataset_settings_with_defects(fresh_bpy):
     import blender_addon
-    from blender_addon.core.dataset import plan_samples
+    from blender_addon.core.render_plan import plan_samples
     from blender_addon.properties import dataset_settings
 
     blender_addon.register()
@@ -111,4 +111,42 @@ def test_panel_settings_map_to_dataset_settings_with_defects(fresh_bpy):
     assert settings.defect_settings.impurity_classes == ("sticker",)
     plan = plan_samples(settings)
     assert len(plan) == 2 and all(p.spec.stain is not None for p in plan)
-    assert any(p.spec.defects for p in plan)
+    assert any(p.spec.instances for p in plan)
+
+
+def test_a_users_material_named_like_ours_is_left_alone(fresh_bpy):
+    import numpy as np
+
+    from blender_addon.core.camera import CameraView
+    from blender_addon.core.sample_spec import SampleSpec, sample_texture
+    from blender_addon.nodes.helpers import node_tree_of
+    from blender_addon.scene.build import build_scene
+    from blender_addon.scene.materials import OWNER_KEY, PLATE_MATERIAL
+
+    mine = fresh_bpy.data.materials.new(PLATE_MATERIAL)
+    node_tree_of(mine).nodes.new("ShaderNodeEmission").name = "the user's node"
+    spec = SampleSpec(
+        texture=sample_texture(np.random.default_rng(0)),
+        light="hex",
+        camera=CameraView(),
+        resolution=(32, 27),
+        samples=1,
+        sampling_seed=0,
+    )
+    first = build_scene(spec)["material"]
+    again = build_scene(spec)["material"]
+    assert first == again and first != mine and first[OWNER_KEY] == PLATE_MATERIAL
+    assert mine.name == PLATE_MATERIAL and "the user's node" in mine.node_tree.nodes
+    assert OWNER_KEY not in mine
+
+
+def test_preferences_fall_back_to_their_declared_defaults(fresh_bpy):
+    import blender_addon
+    from blender_addon.preferences import get_preferences
+
+    blender_addon.register()  # registered, not enabled: no preferences stored
+    try:
+        prefs = get_preferences(fresh_bpy.context)
+        assert (prefs.default_output, prefs.device) == ("//seqcore_dataset", "cpu")
+    finally:
+        blender_addon.unregister()

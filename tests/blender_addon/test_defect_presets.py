@@ -2,22 +2,21 @@
 
 import pytest
 
+from blender_addon.core import defect_presets
 from blender_addon.core.defect_presets import (
-    PRESETS,
     PlatePlan,
     plan_instances,
     preset_info,
     preset_plan,
 )
-from blender_addon.core.defects import (
-    DEFECT_CLASSES,
-    IMPURITY_CLASSES,
-    DefectSettings,
-    footprint,
-    footprint_distance,
-)
+from blender_addon.core.defects import DefectSettings, footprint, footprint_distance
+from blender_addon.core.vocabulary import DEFECT_CLASSES, IMPURITY_CLASSES, PRESETS
 
 VIEW = (-20.0, -16.75, 20.0, 16.75)
+
+
+def test_every_preset_name_has_a_plan_table():
+    assert tuple(defect_presets._PRESETS) == PRESETS
 
 
 @pytest.mark.parametrize("name", PRESETS)

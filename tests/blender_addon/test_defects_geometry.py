@@ -7,8 +7,6 @@ import pytest
 
 from blender_addon.core.defect_raster import scratch_profile
 from blender_addon.core.defects import (
-    DEFECT_CLASSES,
-    IMPURITY_CLASSES,
     DefectSettings,
     InstanceSpec,
     footprint,
@@ -19,6 +17,7 @@ from blender_addon.core.defects import (
     sample_instances,
     scratch_polyline,
 )
+from blender_addon.core.vocabulary import DEFECT_CLASSES, IMPURITY_CLASSES
 
 VIEW = (-20.0, -16.75, 20.0, 16.75)
 PX_PER_MM = 20.0

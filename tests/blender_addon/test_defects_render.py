@@ -56,7 +56,7 @@ def test_each_instance_changes_the_image_inside_its_mask_only(fresh_bpy, tmp_pat
     rect = view_rect_mm(camera, resolution)
     specs = place_instances(np.random.default_rng(1), list(CLASSES), SETTINGS, rect)
     assert [s.class_name for s in specs] == list(CLASSES)
-    defects = tuple(s.to_dict() for s in specs)
+    instances = tuple(s.to_dict() for s in specs)
     sample = SampleSpec(
         texture=sample_texture(np.random.default_rng(0)),
         light="hex",
@@ -64,13 +64,13 @@ def test_each_instance_changes_the_image_inside_its_mask_only(fresh_bpy, tmp_pat
         resolution=resolution,
         samples=16,
         sampling_seed=3,
-        defects=defects,
+        instances=instances,
         denoise=False,
     )
     full = render_spec(sample, tmp_path / "full")
     image = _read(full.image_path)
     class_ids = {c.name: c.id for c in DEFAULT_CLASSES}
-    masks = assemble_masks(full.planes, defects, class_ids)
+    masks = assemble_masks(full.planes, instances, class_ids)
     # Noise yardstick: the same scene rendered with another sampling seed.
     reseeded = _read(render_spec(replace(sample, sampling_seed=4), tmp_path / "noise").image_path)
     noise = np.abs(_box3(image) - _box3(reseeded)).mean(axis=-1)
@@ -91,7 +91,9 @@ def test_each_instance_changes_the_image_inside_its_mask_only(fresh_bpy, tmp_pat
         iou = (mask & truth).sum() / (mask | truth).sum()
         assert iou > 0.6, (spec.class_name, iou)
 
-        without = replace(sample, defects=tuple(d for k, d in enumerate(defects, 1) if k != index))
+        without = replace(
+            sample, instances=tuple(d for k, d in enumerate(instances, 1) if k != index)
+        )
         other = _read(render_spec(without, tmp_path / f"without_{index}").image_path)
         change = np.abs(image - other).mean(axis=-1)
         outside = ~_dilate(mask, 3)
@@ -114,7 +116,7 @@ def _png(path) -> np.ndarray:
 
 
 def test_twenty_image_test_preset_holds_every_class_and_validates(fresh_bpy, tmp_path):
-    from blender_addon.render import main
+    from blender_addon.render_command import main
     from shared_schemas import load_manifest
 
     out = tmp_path / "test_set"
@@ -152,7 +154,7 @@ def test_scratch_flips_bright_dark_across_the_light_reflection(fresh_bpy, tmp_pa
     draft = ScratchParams(points, 20.0, (0.4, 0.6), (0.03, 0.04), 1.0, 0.0, 1.0, 1.0, "V", 0.0)
     xy, _ = scratch_polyline(draft, step_mm=0.01)
     length = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
-    defects = (InstanceSpec("scratch", replace(draft, length_mm=length)).to_dict(),)
+    instances = (InstanceSpec("scratch", replace(draft, length_mm=length)).to_dict(),)
     camera = CameraView(width_mm=40.0)
     sample = SampleSpec(
         texture=sample_texture(np.random.default_rng(0)),
@@ -161,15 +163,15 @@ def test_scratch_flips_bright_dark_across_the_light_reflection(fresh_bpy, tmp_pa
         resolution=(128, 107),
         samples=16,
         sampling_seed=3,
-        defects=defects,
+        instances=instances,
         denoise=False,
     )
     rendered = render_spec(sample, tmp_path / "with")
     image = _read(rendered.image_path).mean(axis=-1)
-    plain = _read(render_spec(replace(sample, defects=()), tmp_path / "plain").image_path)
+    plain = _read(render_spec(replace(sample, instances=()), tmp_path / "plain").image_path)
     plain = plain.mean(axis=-1)
     mask = assemble_masks(
-        rendered.planes, defects, {c.name: c.id for c in DEFAULT_CLASSES}
+        rendered.planes, instances, {c.name: c.id for c in DEFAULT_CLASSES}
     ).instance
     change = (image - plain)[mask == 1]
     base = plain[mask == 1]

@@ -1,4 +1,4 @@
-"""Defect/impurity settings in the SeqCore sidebar: properties -> DefectSettings, preview operator."""
+"""Defect/impurity settings in the SeqCore sidebar: properties -> settings, presets, preview operator."""
 
 import pytest
 
@@ -15,7 +15,8 @@ def registered(fresh_bpy):
 
 
 def test_sidebar_settings_become_defect_settings(registered):
-    from blender_addon.properties import dataset_settings, defect_settings
+    from blender_addon.core.errors import SettingsError
+    from blender_addon.properties import dataset_settings
 
     s = registered.context.scene.seqcore
     s.defects, s.stickers = True, True
@@ -24,20 +25,50 @@ def test_sidebar_settings_become_defect_settings(registered):
     s.impurity_count = (1, 1)
     s.placement = "next_to_defect"
     s.scratch_width_mm = (0.2, 0.3)
-    d = defect_settings(s)
+    ds = dataset_settings(s)
+    d = ds.defect_settings
     assert d.defect_count == (2, 4) and d.defect_classes == ("scratch", "dent")
     assert d.impurity_classes == ("sticker",) and d.impurity_count == (1, 1)
     assert d.placement == "next_to_defect"
     assert d.scratch_width_mm == pytest.approx((0.2, 0.3))
-    ds = dataset_settings(s)
-    assert ds.defects and ds.defect_settings == d and ds.preset == ""
+    assert ds.defects and ds.preset == ""
     assert ds.impurities == ("water_stain", "sticker")
-    s.preset = "demo-test"
-    ds = dataset_settings(s)
-    assert ds.preset == "demo-test" and ds.variant == "stained"
     s.scratch_width_mm = (0.5, 0.2)
-    with pytest.raises(ValueError, match="scratch_width_mm"):
-        defect_settings(s)
+    with pytest.raises(SettingsError, match="scratch_width_mm"):
+        dataset_settings(s)
+
+
+def test_a_preset_with_paired_is_refused_like_on_the_command_line(registered, tmp_path):
+    from blender_addon.core.errors import SettingsError
+    from blender_addon.properties import dataset_settings
+
+    s = registered.context.scene.seqcore
+    s.preset, s.output_dir = "demo-test", str(tmp_path / "ds")
+    assert s.variant == "paired"
+    with pytest.raises(SettingsError, match="set the variant to stained or clean, not paired"):
+        dataset_settings(s)
+    with pytest.raises(RuntimeError, match="stained or clean"):  # the operator's error report
+        registered.ops.seqcore.render_dataset()
+    assert not (tmp_path / "ds").exists()
+    s.variant = "stained"
+    ds = dataset_settings(s)
+    assert ds.preset == "demo-test" and ds.variant == "stained" and ds.defects
+
+
+def test_preview_shows_plate_zero_as_the_dataset_renders_it(registered):
+    from blender_addon.core.render_plan import plan_samples
+    from blender_addon.properties import dataset_settings, defect_preview_spec
+
+    s = registered.context.scene.seqcore
+    s.dataset_seed, s.count, s.variant = 5, 3, "paired"
+    s.defects, s.fingerprints, s.defect_count, s.impurity_count = True, True, (2, 3), (1, 1)
+    s.lights = {"hex", "ring", "hex_x2"}
+    preview = defect_preview_spec(s)
+    plate0 = [p for p in plan_samples(dataset_settings(s)) if p.plate == 0]
+    assert preview == plate0[-1].spec and plate0[-1].variant == "stained"
+    assert preview.instances and preview.instances == plate0[0].spec.instances
+    s.preset, s.variant = "demo-test", "stained"  # a preset's plate 0 too (a clean plate)
+    assert defect_preview_spec(s) == plan_samples(dataset_settings(s))[0].spec
 
 
 def test_preview_operator_puts_the_layer_on_the_plate(registered):

@@ -33,7 +33,7 @@ def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
 
 
 def test_rendered_mask_matches_numpy_reference(fresh_bpy, tmp_path):
-    from blender_addon.core.dataset import PlannedSample
+    from blender_addon.core.render_plan import PlannedSample
     from blender_addon.scene.dataset_render import write_sample_files
     from blender_addon.scene.render_sample import render_spec
 

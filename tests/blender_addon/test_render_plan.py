@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from blender_addon.core.camera import CameraView, grid_centers_mm, pixel_centers_mm, view_rect_mm
-from blender_addon.core.dataset import RenderSetupError, Shard, plan_ids, plan_samples
+from blender_addon.core.errors import RenderSetupError
+from blender_addon.core.render_plan import Shard, plan_ids, plan_samples
 from blender_addon.core.sample_spec import DatasetSettings, SampleSpec
 
 RENDER_PY = Path(__file__).resolve().parents[2] / "blender_addon" / "render.py"
@@ -83,6 +84,8 @@ def test_bad_settings_and_shards_are_clear_errors():
         (["--out", "x", "--impurities", "water_stain,mud"], "mud"),
         (["--out", "x", "--variant", "dirty"], "--variant"),
         (["--", "--out", "x", "--count", "0"], "--count"),  # blender -b -P render.py -- ARGS
+        (["--out", "x", "--preset", "demo-val", "--variant", "paired"], "stained or clean"),
+        (["--out", "x", "--defects", "3-1"], "--defects"),
     ],
 )
 def test_render_py_bad_options_exit_nonzero_with_one_line(args, needle):

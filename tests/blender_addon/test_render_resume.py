@@ -61,7 +61,7 @@ def test_resume_after_kill_completes_without_duplicates(tmp_path):
 
 
 def test_shards_render_apart_and_merge(fresh_bpy, tmp_path):
-    from blender_addon.core.dataset import Shard
+    from blender_addon.core.render_plan import Shard
     from blender_addon.core.sample_spec import DatasetSettings
     from blender_addon.scene.dataset_render import render_dataset
 
@@ -93,7 +93,8 @@ def test_resume_with_other_settings_is_refused(tmp_path):
 
 
 def test_unavailable_gpu_is_one_line_error(fresh_bpy, tmp_path):
-    from blender_addon.scene.render_sample import DeviceError, configure_device
+    from blender_addon.core.errors import DeviceError
+    from blender_addon.scene.render_sample import configure_device
 
     try:
         configure_device(fresh_bpy.context.scene, "gpu")

@@ -1,10 +1,26 @@
-"""Plumbing for node groups built from code: idempotent interfaces and terse node creation."""
+"""Node plumbing shared by the node groups, the plate material and the surface layer.
+
+Idempotent group interfaces, terse Math / Vector Math nodes, and the lookups every material edit
+starts from (its node tree, its principal BSDF).
+"""
 
 from __future__ import annotations
 
 import bpy
 
-__all__ = ["SocketSpec", "ensure_group", "math", "vmath"]
+from ..core.errors import MaterialError
+
+__all__ = [
+    "BSDF_NAME",
+    "SocketSpec",
+    "ensure_group",
+    "math_node",
+    "node_tree_of",
+    "principal_bsdf",
+    "vector_math_node",
+]
+
+BSDF_NAME = "SeqCore BSDF"  # the plate material's BSDF; other materials use their first Principled
 
 
 class SocketSpec(tuple):
@@ -46,10 +62,12 @@ def ensure_group(name: str, sockets, tree_type: str = "ShaderNodeTree"):
     return tree
 
 
-def math(tree, operation: str, a=None, b=None, c=None, label: str = ""):
-    """A Math node; a/b/c are output sockets to link or numbers to set."""
+def math_node(tree, operation: str, a=None, b=None, c=None, label: str = "", name: str = ""):
+    """A Math node; a/b/c are output sockets to link or numbers to set. Returns its output."""
     node = tree.nodes.new("ShaderNodeMath")
     node.operation = operation
+    if name:
+        node.name = name
     if label:
         node.label = label
     for i, value in enumerate((a, b, c)):
@@ -57,7 +75,7 @@ def math(tree, operation: str, a=None, b=None, c=None, label: str = ""):
     return node.outputs[0]
 
 
-def vmath(tree, operation: str, a=None, b=None, scale=None, label: str = ""):
+def vector_math_node(tree, operation: str, a=None, b=None, scale=None, label: str = ""):
     """A Vector Math node; returns its vector output (or value output for LENGTH/DOT_PRODUCT...)."""
     node = tree.nodes.new("ShaderNodeVectorMath")
     node.operation = operation
@@ -78,3 +96,21 @@ def _feed(tree, socket, value) -> None:
         tree.links.new(value, socket)
     else:
         socket.default_value = value
+
+
+def node_tree_of(idblock):
+    """The node tree of a material or world; Blender < 5.0 creates it only with `use_nodes`."""
+    if idblock.node_tree is None:
+        idblock.use_nodes = True
+    return idblock.node_tree
+
+
+def principal_bsdf(material, purpose: str):
+    """'SeqCore BSDF', else the first Principled BSDF; a MaterialError naming `purpose` if none."""
+    nodes = node_tree_of(material).nodes
+    node = nodes.get(BSDF_NAME)
+    if node is None:
+        node = next((n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled"), None)
+    if node is None:
+        raise MaterialError(f"material {material.name!r} has no Principled BSDF {purpose}")
+    return node

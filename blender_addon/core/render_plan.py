@@ -1,4 +1,4 @@
-"""Dataset planning and manifest bookkeeping for renders (no bpy): ids, pairs, shards, resume, merge.
+"""The render plan of a dataset (no bpy): sample ids, pairs, shards, manifest entries, resume, merge.
 
 A dataset is fully determined by its `DatasetSettings`: plate k always gets the same spec, whichever
 shard renders it and however often the run was interrupted. Shards split by plate so both members of
@@ -9,15 +9,15 @@ shard to finish merges them into `manifest.json`.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .._schemas import schemas
+from .errors import RenderSetupError
 from .sample_spec import DatasetSettings, SampleSpec, sample_plate_specs
 
 __all__ = [
     "PlannedSample",
-    "RenderSetupError",
     "Shard",
     "check_compatible",
     "generator_info",
@@ -25,12 +25,9 @@ __all__ = [
     "merge_shards",
     "plan_ids",
     "plan_samples",
+    "preview_sample",
     "shard_manifest_path",
 ]
-
-
-class RenderSetupError(ValueError):
-    """A problem with the request or the output folder; the message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +83,12 @@ def plan_samples(settings: DatasetSettings, shard: Shard | None = None) -> list[
                 variant = "stained" if spec.stain is not None else "clean"
                 planned.append(PlannedSample(base, plate, view, variant, None, spec))
     return planned
+
+
+def preview_sample(settings: DatasetSettings) -> PlannedSample:
+    """Plate 0's first view as the dataset renders it (its stained member when paired)."""
+    first = [p for p in plan_samples(replace(settings, count=1)) if p.view == 0]
+    return first[-1]
 
 
 def shard_manifest_path(out: Path, shard: Shard) -> Path:
@@ -152,13 +155,19 @@ def merge_shards(out: Path, count: int, name: str | None = None):
         path = shard_manifest_path(out, Shard(index, count))
         if not path.exists():
             return None
-        manifest = schemas.load_manifest(path, check_files=False)
+        try:
+            manifest = schemas.load_manifest(path, check_files=False)
+        except schemas.ManifestError as exc:
+            raise RenderSetupError(str(exc)) from None
         settings = _settings_of(manifest)
         expected = len(plan_ids(settings, Shard(index, count)))
         if len(manifest.samples) < expected:
             return None
         manifests.append(manifest)
-    merged = schemas.merge_manifests(manifests, name)
+    try:
+        merged = schemas.merge_manifests(manifests, name)
+    except schemas.ManifestError as exc:
+        raise RenderSetupError(str(exc)) from None
     merged.generator.pop("shard", None)
     merged.root = Path(out)
     schemas.save_manifest(merged, Path(out) / schemas.MANIFEST_NAME)

@@ -1,0 +1,72 @@
+"""The names a user picks from (no bpy): lights, variants, splits, classes, impurities, placements,
+presets and devices, each defined once with its sidebar label.
+
+render.py's options, the sidebar's enums, the sample specs, the scene and the benches import them from
+here; the modules that give a name its meaning (`lights`, `defect_params`, `defect_presets`) key their
+tables by these names, and a test checks that the tables and the names agree.
+"""
+
+from __future__ import annotations
+
+from .._schemas import schemas
+
+__all__ = [
+    "DEFAULT_LIGHT",
+    "DEFAULT_SPLIT",
+    "DEFECT_CLASSES",
+    "DEVICES",
+    "IMPURITIES",
+    "IMPURITY_CLASSES",
+    "LABELS",
+    "LIGHTS",
+    "PLACEMENTS",
+    "PRESETS",
+    "SPLITS",
+    "VARIANTS",
+    "WATER_STAIN",
+    "enum_items",
+]
+
+LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
+DEFAULT_LIGHT = "hex"  # the real system's
+VARIANTS = ("paired", "clean", "stained")  # paired: every plate rendered clean and stained
+SPLITS = schemas.SPLITS
+DEFAULT_SPLIT = "train"
+DEFECT_CLASSES = ("scratch", "bump", "dent")
+IMPURITY_CLASSES = ("fingerprint", "sticker")  # drawn into the surface layer, like the defects
+WATER_STAIN = "water_stain"  # an impurity too, but drawn by the plate's shader
+IMPURITIES = (WATER_STAIN, *IMPURITY_CLASSES)
+PLACEMENTS = ("random", "next_to_defect")  # where impurities go
+PRESETS = ("demo-val", "demo-test")
+DEVICES = ("cpu", "gpu")
+
+# (label, description) of every name, for the sidebar's enums
+LABELS = {
+    "hex": ("Hexagonal", "Hexagonal light around the camera (the real system's)"),
+    "hex_rot90": ("Hexagonal, rotated 90°", "The hexagonal light rotated 90° about Z"),
+    "hex_x2": ("Hexagonal, 2× size", "The hexagonal light scaled 2×"),
+    "ring": ("Ring", "Circular ring light"),
+    "paired": ("Paired", "Each plate clean and stained, same texture and seed"),
+    "clean": ("Clean", "No water stains"),
+    "stained": ("Stained", "With water stains"),
+    "train": ("Train", ""),
+    "val": ("Validation", ""),
+    "test": ("Test", ""),
+    "scratch": ("Scratch", "Long thin curved groove, varying width and depth"),
+    "bump": ("Bump", "Smooth raised area with a soft border"),
+    "dent": ("Dent", "Depression with distinct edges and an inner pattern"),
+    "random": ("Random", "Anywhere in view, apart from each other"),
+    "next_to_defect": ("Next to Defect", "Each impurity right beside a defect"),
+    "demo-val": ("Demo Validation", "Fixed mix of clean, defect and impurity plates"),
+    "demo-test": ("Demo Test", "Fixed mix of clean, defect and impurity plates"),
+    "cpu": ("CPU", "Cycles on the CPU"),
+    "gpu": ("GPU", "CUDA/OptiX/HIP/Metal if present"),
+}
+
+
+def enum_items(names) -> list[tuple[str, str, str]]:
+    """(identifier, label, description) items of an enum property, in the order given.
+
+    Blender stores an enum by its item's position, so an order once released must not change.
+    """
+    return [(name, *LABELS[name]) for name in names]
