@@ -8,11 +8,11 @@ import numpy as np
 import torch
 
 from seqcore_train.augment import AugmentConfig, augment_batch, epoch_generator
-from seqcore_train.datasets import Dataset, LoadedSample, Record
+from seqcore_train.datasets import Dataset
+from seqcore_train.model import Batch
+from seqcore_train.records import LoadedSample, Record
 
 __all__ = ["sample_batches", "to_tensors", "training_batches"]
-
-Batch = tuple[torch.Tensor, torch.Tensor | None]
 
 
 def sample_batches(

@@ -30,7 +30,6 @@ from shared_schemas import atomic_write_text
 __all__ = ["DemoConfig", "render_datasets", "compare", "main"]
 
 RENDER_SCRIPT = Path(__file__).resolve().parents[1] / "blender_addon" / "render.py"
-IMPURITIES = "water_stain,fingerprint,sticker"
 
 
 @dataclass(frozen=True)

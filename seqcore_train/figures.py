@@ -1,4 +1,8 @@
-"""Pictures for people: heat maps, overlays, per-class recall bars, PR curves (matplotlib Agg)."""
+"""Pictures for people: heat maps, overlays, per-class recall bars, PR curves.
+
+Figures are drawn on matplotlib's Agg canvas directly, not through pyplot, so importing this module
+leaves the process's matplotlib backend alone (a caller's interactive session keeps its own).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,13 @@ import io
 import os
 from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy import ndimage
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib import colormaps  # noqa: E402
-from scipy import ndimage  # noqa: E402
-
-from shared_schemas import atomic_write_bytes  # noqa: E402
+from shared_schemas import atomic_write_bytes
 
 __all__ = [
     "heatmap_rgb",
@@ -53,10 +55,15 @@ def overlay_rgb(
     return (out * 255).astype(np.uint8)
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def _figure(figsize: tuple[float, float]) -> Figure:
+    figure = Figure(figsize=figsize)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(fig: Figure, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -71,7 +78,8 @@ def save_recall_bars(reports: Sequence[tuple[str, dict]], path) -> None:
         for n, c in reports[0][1]["per_class"].items()
         if any(r["per_class"].get(n, {}).get("pixels") for _, r in reports)
     ]
-    fig, axes = plt.subplots(1, 2, figsize=(max(6, 1.4 * len(names) * 2), 3.4), sharey=True)
+    fig = _figure((max(6, 1.4 * len(names) * 2), 3.4))
+    axes = fig.subplots(1, 2, sharey=True)
     width = 0.8 / len(reports)
     x = np.arange(len(names))
     for panel, (key, title) in zip(
@@ -97,7 +105,8 @@ def save_recall_bars(reports: Sequence[tuple[str, dict]], path) -> None:
 
 def save_pr_curves(reports: Sequence[tuple[str, dict]], path) -> None:
     """Pixel precision-recall curves with each model's calibrated operating point."""
-    fig, ax = plt.subplots(figsize=(4.6, 3.8))
+    fig = _figure((4.6, 3.8))
+    ax = fig.subplots()
     for label, report in reports:
         curve = report.get("curves", {}).get("pr", {})
         if curve.get("recall"):
@@ -121,7 +130,8 @@ def save_best_worst(panels: Sequence[tuple[str, dict]], vmin: float, vmax: float
     Each panel dict holds `image` (H, W, 3), `map` (H, W), `predicted`, `truth`, `valid` (bool)
     and `f1`.
     """
-    fig, axes = plt.subplots(len(panels), 3, figsize=(9, 3.1 * len(panels)), squeeze=False)
+    fig = _figure((9, 3.1 * len(panels)))
+    axes = fig.subplots(len(panels), 3, squeeze=False)
     for row, (title, panel) in zip(axes, panels, strict=True):
         truth_outline = _outline(panel["truth"])
         shown = np.clip(panel["image"], 0, 1).copy()

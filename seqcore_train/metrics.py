@@ -1,4 +1,4 @@
-"""Evaluation metrics of SPEC §5.4, accumulated image by image (nothing holds all maps).
+"""Evaluation metrics, accumulated image by image (nothing holds all maps).
 
 Positives are defect pixels, impurity pixels are negatives, pixels outside the valid mask are
 ignored. At the threshold (predict anomalous iff score >= threshold): pixel precision, recall, F1;
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 from scipy import ndimage
 
-from seqcore_train.datasets import ClassTable, LoadedSample
+from seqcore_train.records import ClassTable, LoadedSample
 from seqcore_train.threshold import DEFAULT_BINS, ScoreHistogram, best_f1_from_histogram, f1_score
 
 __all__ = [
@@ -114,7 +114,7 @@ class ImageResult:
 
 
 class Evaluator:
-    """Accumulates SPEC §5.4 metrics over (sample, anomaly map) pairs; `result()` = report dict."""
+    """Accumulates the metrics above over (sample, anomaly map) pairs; `result()` = report dict."""
 
     def __init__(
         self,
@@ -202,7 +202,7 @@ class Evaluator:
         }
 
     def result(self) -> dict:
-        """The report dictionary (nested; dotted paths are SPEC §5.6's stable keys)."""
+        """The report dictionary (nested; its dotted paths are the stable keys listed in report.py)."""
         tp_curve, fp_curve = self.hist.at_or_above(_POS), self.hist.at_or_above(_NEG)
         report: dict = {
             "threshold": self.threshold,

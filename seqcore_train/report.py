@@ -1,9 +1,13 @@
-"""report.json and report.md: the stable keys of SPEC §5.6 and the paper's Table I / Table II.
+"""report.json and report.md: the evaluation's stable keys and the paper's Table I / Table II.
 
 report.json is nested: `{"pixel": {"precision": ...}}` is the stable key `pixel.precision`, and
 `per_class.<name>.pixel_recall` is `{"per_class": {"<name>": {"pixel_recall": ...}}}`. Ratios are
 fractions in [0, 1] (null where undefined, e.g. a class absent from the test set); report.md shows
 percentages like the paper.
+
+The stable keys, the ones scripts may rely on: `pixel.precision`, `pixel.recall`, `pixel.f1`,
+`pixel.auroc`, `pixel.aupro`, `image.auroc`, `mean_defect_wise_recall`, `threshold`, and per class
+`per_class.<name>.pixel_recall` and `per_class.<name>.defect_wise_recall`.
 """
 
 from __future__ import annotations
@@ -14,18 +18,7 @@ from pathlib import Path
 
 from shared_schemas import atomic_write_text
 
-__all__ = ["STABLE_KEYS", "table_one", "table_two", "table_scores", "render_markdown", "write_json"]
-
-STABLE_KEYS = (
-    "pixel.precision",
-    "pixel.recall",
-    "pixel.f1",
-    "pixel.auroc",
-    "pixel.aupro",
-    "image.auroc",
-    "mean_defect_wise_recall",
-    "threshold",
-)  # plus per_class.<name>.pixel_recall and per_class.<name>.defect_wise_recall
+__all__ = ["table_one", "table_two", "table_scores", "render_markdown", "write_json"]
 
 Rows = Sequence[tuple[str, dict]]
 

@@ -1,4 +1,4 @@
-"""Streaming score histograms and the F1-optimal threshold (SPEC §5.3: maximise pixel F1 on val).
+"""Streaming score histograms and the F1-optimal threshold (the one maximising pixel F1 on val).
 
 Pixel scores of a whole test set do not fit in memory at full resolution, so metrics count scores
 on a fine grid instead: bin k covers [k*w, (k+1)*w), and when a score lands beyond the last bin the

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from seqcore_train.datasets import open_datasets, parse_label_map
+from seqcore_train.datasets import open_datasets
 from seqcore_train.errors import DataError
 from seqcore_train.images import write_png
+from seqcore_train.records import parse_label_map
 
 
 def write_labelme(root, shapes, size=(20, 30)):

@@ -8,8 +8,8 @@ from scipy import ndimage
 from sklearn.metrics import f1_score as sk_f1
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from seqcore_train.datasets import ClassTable
 from seqcore_train.metrics import Evaluator, defect_wise_hits, flatten, roc_auc
+from seqcore_train.records import ClassTable
 
 CLASSES = ClassTable()  # 1 scratch 2 bump 3 dent (defects) 4 water_stain 5 fingerprint 6 sticker
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from seqcore_train.datasets import ClassTable
 from seqcore_train.metrics import Evaluator
+from seqcore_train.records import ClassTable
 from seqcore_train.threshold import ScoreHistogram, best_f1_threshold
 
 

@@ -8,28 +8,34 @@ with `--split test` or on another DATA.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy import ndimage
 
-from seqcore_train.datasets import ClassTable, DataSpec, Record, _images_in, _mask_of_shape
 from seqcore_train.errors import DataError
+from seqcore_train.records import ClassTable, DataSpec, Record, image_files_in, read_mask_of_shape
 
-__all__ = ["mvtec_records", "mvtec_targets"]
+__all__ = ["is_mvtec_category", "mvtec_records", "mvtec_targets"]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+
+
+def is_mvtec_category(path: Path) -> bool:
+    return (path / "train" / "good").is_dir() and (path / "test").is_dir()
 
 
 def mvtec_records(spec: DataSpec, classes: ClassTable) -> list[Record]:
     root = spec.path
     records = [
         Record(f"train/good/{p.stem}", p, "train", str(spec), "mvtec")
-        for p in _images_in(root / "train" / "good")
+        for p in image_files_in(root / "train" / "good")
     ]
     for folder in sorted(p for p in (root / "test").iterdir() if p.is_dir()):
         defect_type = folder.name
         if defect_type != "good":
             classes.ensure(defect_type, "defect", str(folder))
-        for image in _images_in(folder):
+        for image in image_files_in(folder):
             annotation = None
             if defect_type != "good":
                 annotation = root / "ground_truth" / defect_type / f"{image.stem}_mask.png"
@@ -53,7 +59,7 @@ def mvtec_targets(
     record: Record, shape, classes: ClassTable
 ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Semantic mask (class of the defect type), instances = connected components."""
-    truth = _mask_of_shape(record.annotation, shape) > 0
+    truth = read_mask_of_shape(record.annotation, shape) > 0
     semantic = np.where(truth, classes.get(record.defect_type).id, 0).astype(np.uint8)
     instance, count = ndimage.label(truth, structure=_EIGHT)
     return semantic, instance.astype(np.int32), {i: record.defect_type for i in range(1, count + 1)}

@@ -5,22 +5,53 @@ as LabelMe's own `shapes_to_label`). Shapes with the same label and `group_id` f
 Labels map to classes by name, or through `--label-map RAW=CLASS[:KIND]`: `CLASS:defect` or
 `CLASS:impurity` adds a class, the target `ignore` marks the region as not inspected (valid mask
 0). An unknown label is a DataError naming the file and the label.
+
+Folders are read as plain folders (`train/`, `val/`, `test/` splits), each image paired with the
+JSON file of the same stem beside it; an image without one is nominal.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from seqcore_train.datasets import ClassTable
 from seqcore_train.errors import DataError
+from seqcore_train.readers.folder import folder_records
+from seqcore_train.records import ClassTable, DataSpec, Record, image_files_in, split_folders
 
-__all__ = ["IGNORE", "check_labelme", "rasterize_labelme", "resolve_label"]
+__all__ = [
+    "IGNORE",
+    "is_labelme_folder",
+    "labelme_records",
+    "check_labelme",
+    "rasterize_labelme",
+    "resolve_label",
+]
 
 IGNORE = "ignore"
+
+
+def is_labelme_folder(path: Path) -> bool:
+    """Any image of the split folders has a JSON file beside it."""
+    for _split, folder in split_folders(path):
+        for image in image_files_in(folder):
+            if image.with_suffix(".json").is_file():
+                return True
+    return False
+
+
+def labelme_records(spec: DataSpec) -> list[Record]:
+    records = []
+    for record in folder_records(spec, "labelme"):
+        annotation = record.image.with_suffix(".json")
+        if annotation.is_file():  # an image without annotations is nominal
+            record = dataclasses.replace(record, annotation=annotation)
+        records.append(record)
+    return records
 
 
 def _read_json(path: Path) -> dict:

@@ -1,0 +1,23 @@
+"""Plain folders of nominal images, or a single image file. `train/`, `val/`, `test/` subfolders
+are splits; images directly in the folder belong to every split."""
+
+from __future__ import annotations
+
+from seqcore_train.records import DataSpec, Record, image_files_in, split_folders
+
+__all__ = ["folder_records", "single_image_records"]
+
+
+def folder_records(spec: DataSpec, fmt: str = "folder") -> list[Record]:
+    """One record per image of each split folder; `fmt` lets formats built on folders reuse this."""
+    records = []
+    for split, folder in split_folders(spec.path):
+        for image in image_files_in(folder):
+            sample_id = image.stem if split is None else f"{split}/{image.stem}"
+            records.append(Record(sample_id, image, split, str(spec), fmt))
+    return records
+
+
+def single_image_records(spec: DataSpec) -> list[Record]:
+    """DATA naming one image file: one nominal record in every split."""
+    return [Record(spec.path.stem, spec.path, None, str(spec), "folder")]
