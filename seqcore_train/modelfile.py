@@ -1,4 +1,4 @@
-"""The model file (SPEC 5.5): one .safetensors with the coreset tensor(s) and JSON metadata.
+"""The model file: one .safetensors with the coreset tensor(s) and JSON metadata.
 
 safetensors holds only tensors and a string map, so loading cannot run code (no pickle). Our
 metadata is one JSON document under the key "seqcore", carrying the format version; the file is
@@ -24,7 +24,11 @@ from .errors import ModelFileError
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_model_file", "load_model_file"]
 
 FORMAT_NAME = "seqcore-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 files hold coresets of features that were shifted against the image and, for
+# EfficientNet-Lite0, computed with the wrong padding and input normalisation: they cannot be
+# converted, only re-fitted.
+_REFITTED = {1: "its features were misaligned with the image and fed with other normalisation"}
 _META_KEY = "seqcore"
 
 
@@ -70,6 +74,11 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ModelFileError(f"model file {path} is not a SeqCore model (format {found!r})")
     version = meta.get("format_version")
+    if version in _REFITTED:
+        raise ModelFileError(
+            f"model file {path} has format version {version}, whose coreset cannot be used: "
+            f"{_REFITTED[version]}; fit the model again with this seqcore-train"
+        )
     if version != FORMAT_VERSION:
         raise ModelFileError(
             f"model file {path} has format version {version!r}; this seqcore-train reads version "

@@ -1,4 +1,4 @@
-"""Scoring (SPEC 5.3): 1-NN distance of every patch to the bank, reassembled into anomaly maps.
+"""Scoring: 1-NN distance of every patch to the bank, reassembled into anomaly maps.
 
 Distances are computed a chunk of patches at a time, so memory is chunk x |M| whatever the image
 size. The matrix product finds the candidates for the nearest point; the reported distance is the
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .distances import approx_sq_distances, pair_distances, sq_error_bound, sq_norms
+from .geometry import Axis, resample_to_axes
 
 __all__ = ["nn_distances", "anomaly_maps", "gaussian_blur", "gaussian_kernel_size"]
 
@@ -82,12 +83,18 @@ def anomaly_maps(
     features: torch.Tensor,
     bank: torch.Tensor,
     image_size: tuple[int, int],
+    cell_axes: tuple[Axis, Axis],
     blur_sigma: float = 2.0,
     chunk_size: int = 2048,
 ) -> torch.Tensor:
-    """Features (B, C, h, w) -> anomaly maps (B, H, W): 1-NN distances, nearest upsampling, blur."""
+    """Features (B, C, h, w) -> anomaly maps (B, H, W): 1-NN distances, placed by cell centre, blurred.
+
+    Each cell's distance is put at its receptive field's centre (`cell_axes`, from the feature
+    extractor) and pixels in between are interpolated bilinearly, so the map is not shifted.
+    """
     b, c, h, w = features.shape
     patches = features.permute(0, 2, 3, 1).reshape(-1, c)
-    dist = nn_distances(patches, bank, chunk_size).view(b, 1, h, w).float()
-    maps = F.interpolate(dist, size=tuple(image_size), mode="nearest")[:, 0]
+    dist = nn_distances(patches, bank, chunk_size).view(b, h, w).float()
+    pixels = (Axis(), Axis())
+    maps = resample_to_axes(dist, cell_axes, pixels, tuple(image_size))
     return gaussian_blur(maps, blur_sigma)

@@ -50,7 +50,9 @@ def test_unknown_version_and_foreign_files_are_rejected(tmp_path):
     path = tmp_path / "m.safetensors"
     _write(path)
     _rewrite_meta(path, lambda m: m.update(format_version=FORMAT_VERSION + 1))
-    with pytest.raises(ModelFileError, match=re.escape(str(path)) + ".*format version 2"):
+    with pytest.raises(
+        ModelFileError, match=re.escape(str(path)) + f".*format version {FORMAT_VERSION + 1}"
+    ):
         load_model_file(path)
     foreign = tmp_path / "foreign.safetensors"
     save_file({"weight": torch.zeros(2)}, str(foreign))
@@ -59,6 +61,17 @@ def test_unknown_version_and_foreign_files_are_rejected(tmp_path):
     _write(path)
     _rewrite_meta(path, lambda m: m.update(format="something-else"))
     with pytest.raises(ModelFileError, match="not a SeqCore model"):
+        load_model_file(path)
+
+
+def test_format_1_files_are_refused_with_the_reason_and_what_to_do(tmp_path):
+    """Format 1 coresets hold misaligned, differently normalised features: refit, never guess."""
+    path = tmp_path / "old.safetensors"
+    _write(path)
+    _rewrite_meta(path, lambda m: m.update(format_version=1))
+    with pytest.raises(
+        ModelFileError, match=re.escape(str(path)) + ".*misaligned.*fit the model again"
+    ):
         load_model_file(path)
 
 

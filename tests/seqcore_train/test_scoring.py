@@ -6,7 +6,10 @@ import pytest
 import torch
 from scipy import ndimage
 
+from seqcore_train.geometry import Axis
 from seqcore_train.scoring import anomaly_maps, gaussian_blur, gaussian_kernel_size, nn_distances
+
+F32_ULP = 2.0**-23  # relative spacing of float32 numbers in [1, 2)
 
 
 def _gen(seed):
@@ -44,21 +47,33 @@ def test_blur_matches_scipy_reflect():
         assert torch.allclose(ours[i], torch.from_numpy(expected), atol=1e-12)
 
 
-def test_anomaly_maps_are_nearest_upsampled_distances_without_blur():
+def test_anomaly_maps_put_each_distance_at_its_cell_centre_without_blur():
+    """Without blur, the map is the cell distances placed at the cell centres and interpolated
+    bilinearly between them (held constant beyond the outer centres), as scipy's map_coordinates."""
     g = _gen(2)
     bank = torch.randn(50, 16, generator=g)
     feats = torch.randn(2, 16, 4, 5, generator=g)
-    maps = anomaly_maps(feats, bank, (32, 40), blur_sigma=0.0, chunk_size=3)
+    axes = (Axis(8.0, 3.0), Axis(8.0, 6.0))
+    maps = anomaly_maps(feats, bank, (32, 40), axes, blur_sigma=0.0, chunk_size=3)
     dist = nn_distances(feats.permute(0, 2, 3, 1).reshape(-1, 16), bank).view(2, 4, 5)
     assert maps.shape == (2, 32, 40)
-    assert torch.equal(maps, dist.repeat_interleave(8, dim=1).repeat_interleave(8, dim=2))
+    assert torch.allclose(maps[:, 3::8, 6::8][:, :4, :5], dist, rtol=4 * F32_ULP)
+    rows = (torch.arange(32.0) - 3.0) / 8.0
+    cols = (torch.arange(40.0) - 6.0) / 8.0
+    grid = torch.stack(torch.meshgrid(rows, cols, indexing="ij")).numpy()
+    for i in range(2):
+        expected = ndimage.map_coordinates(dist[i].double().numpy(), grid, order=1, mode="nearest")
+        assert torch.allclose(maps[i].double(), torch.from_numpy(expected), rtol=1e-6, atol=1e-6)
 
 
 def test_anomaly_maps_identical_for_every_chunk_size():
     g = _gen(3)
     bank = torch.randn(80, 24, generator=g) + 5
     feats = torch.randn(3, 24, 8, 8, generator=g) + 5
-    maps = [anomaly_maps(feats, bank, (64, 64), 2.0, chunk) for chunk in (1, 5, 64, 192, 4096)]
+    axes = (Axis(8.0, 3.5), Axis(8.0, 3.5))
+    maps = [
+        anomaly_maps(feats, bank, (64, 64), axes, 2.0, chunk) for chunk in (1, 5, 64, 192, 4096)
+    ]
     for m in maps[1:]:
         assert torch.equal(m, maps[0])
 
@@ -68,6 +83,11 @@ def test_nn_distances_with_tied_and_duplicate_bank_points():
     g = _gen(4)
     bank = torch.randint(0, 4, (200, 3), generator=g).float() * 10 + 100
     patches = torch.randint(0, 8, (500, 3), generator=g).float() * 5 + 100
-    brute = torch.cdist(patches.double(), bank.double()).min(dim=1).values.float()
-    for chunk in (1, 13, 500):
-        assert torch.equal(nn_distances(patches, bank, chunk), brute)
+    brute = torch.cdist(patches.double(), bank.double()).min(dim=1).values
+    results = [nn_distances(patches, bank, chunk) for chunk in (1, 13, 500)]
+    for result in results:
+        assert torch.equal(
+            result, results[0]
+        )  # one code path, one machine: chunking changes nothing
+    # Against float64 brute force: within 2 float32 ulps (a float32 sqrt may round either way).
+    assert torch.allclose(results[0].double(), brute, rtol=2 * F32_ULP, atol=0)
