@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from seqcore_train.augment import AugmentConfig
@@ -31,6 +33,7 @@ from seqcore_train.images import write_png
 from seqcore_train.metrics import Evaluator
 from seqcore_train.model import ModelConfig, SeqPatchCore
 from seqcore_train.report import render_markdown, write_json
+from shared_schemas import atomic_write_bytes
 
 __all__ = [
     "DataOptions",
@@ -398,6 +401,23 @@ def evaluate(
     return report
 
 
+def _write_raw_map(path: Path, amap: np.ndarray, size: tuple[int, int]) -> None:
+    """The anomaly map as float32 .npy at `size` (H, W), resampled by pixel centres if the model
+    ran at another size; written atomically."""
+    if amap.shape != tuple(size):
+        resized = torch.nn.functional.interpolate(
+            torch.from_numpy(amap)[None, None],
+            size=tuple(size),
+            mode="bilinear",
+            align_corners=False,
+        )
+        amap = resized[0, 0].numpy()
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(amap, dtype=np.float32))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
 def predict(
     model_path: Path,
     options: DataOptions,
@@ -405,7 +425,8 @@ def predict(
     threshold: float | None = None,
     device: str = "auto",
 ) -> list[dict]:
-    """Heat maps, binary masks and overlays (PNG) for every input image, plus scores.json."""
+    """Heat maps, binary masks and overlays (PNG) for every input image, plus scores.json, and the
+    raw maps as maps/<name>.npy (float32, at the input image's own size) for re-thresholding."""
     model = SeqPatchCore.load(model_path, device=device)
     threshold = _threshold(model, threshold, model_path)
     dataset = options.open(options.split)
@@ -418,6 +439,7 @@ def predict(
         write_png(out / f"{stem}_heatmap.png", heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold))
         write_png(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255)
         write_png(out / f"{stem}_overlay.png", overlay_rgb(sample.image, predicted))
+        _write_raw_map(out / "maps" / f"{stem}.npy", amap, image_shape(sample.record.image))
         score = float(amap[sample.valid].max()) if sample.valid.any() else 0.0
         rows.append(
             {

@@ -107,6 +107,11 @@ def test_fit_calibrate_evaluate_predict(tmp_path, dataset, fitted, calibrated):
         stem = mask_file.name.removesuffix("_mask.png")
         valid = read_mask(dataset / "masks" / f"{stem}_valid.png") > 0
         assert not read_mask(mask_file)[~valid].any()
+        # The raw map re-thresholds to the same mask (within the valid region).
+        raw = np.load(predicted / "maps" / f"{stem}.npy")
+        assert raw.dtype == np.float32 and raw.shape == valid.shape
+        rethresholded = (raw >= scores["threshold"]) & valid
+        assert np.array_equal(rethresholded, read_mask(mask_file) > 0)
     one_image = next((dataset / "images").glob("*.png"))  # a bare image: every pixel inspected
     result = run("predict", calibrated, one_image, "--out", tmp_path / "one", "--threshold", "0")
     assert result.exit_code == 0, result.output
