@@ -195,11 +195,12 @@ def inference(sizes: list[int], chunks: list[int], coreset_size: int, images: in
         started = time.perf_counter()
         feats = [model.features(data[i : i + 1]) for i in range(images)]
         feat_s = (time.perf_counter() - started) / images
+        axes = model.extractor.cell_axes((size, size))
         for chunk in chunks:
-            anomaly_maps(feats[0], bank, (size, size), 2.0, chunk)
+            anomaly_maps(feats[0], bank, (size, size), axes, 2.0, chunk)
             started = time.perf_counter()
             for f in feats:
-                anomaly_maps(f, bank, (size, size), 2.0, chunk)
+                anomaly_maps(f, bank, (size, size), axes, 2.0, chunk)
             score_s = (time.perf_counter() - started) / images
             print(
                 f"| {size}² | {chunk} | {feat_s:.3f} | {score_s:.3f} | {1 / (feat_s + score_s):.2f} |",

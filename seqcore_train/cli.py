@@ -1,4 +1,4 @@
-"""`seqcore-train`: fit, finetune, meld, calibrate, predict, evaluate (SPEC §5.6).
+"""`seqcore-train`: fit, finetune, meld, calibrate, predict, evaluate.
 
 Only option parsing lives here; the work is in workflows.py. Every error a user can cause
 (SeqCoreError, a bad option) ends as one line on stderr and a non-zero exit: 1 for bad data or
@@ -34,10 +34,7 @@ class _OneLineErrors(click.Group):
             click.echo("seqcore-train: aborted", err=True)
             sys.exit(1)
         except click.UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
-                click.echo(exc.ctx.get_help())  # bare `seqcore-train`: the help, not an error
-            else:
-                click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
+            click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
             sys.exit(2)
         except click.ClickException as exc:
             click.echo(f"seqcore-train: error: {exc.format_message()}", err=True)
@@ -45,9 +42,8 @@ class _OneLineErrors(click.Group):
         except SeqCoreError as exc:
             click.echo(f"seqcore-train: error: {exc}", err=True)
             sys.exit(1)
-        except (
-            OSError
-        ) as exc:  # e.g. an output folder that cannot be created: the path, not a traceback
+        except OSError as exc:
+            # e.g. an output folder that cannot be created: the path, not a traceback
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(f"seqcore-train: error: {where}{exc.strerror or exc}", err=True)
             sys.exit(1)
@@ -56,9 +52,9 @@ class _OneLineErrors(click.Group):
                 "seqcore-train: interrupted (a fit resumes from its last checkpoint)", err=True
             )
             sys.exit(130)
-        if isinstance(result, int) and not standalone_mode:
+        if not standalone_mode:
             return result
-        sys.exit(0)
+        sys.exit(result if isinstance(result, int) else 0)  # an int: the code of a ctx.exit()
 
 
 def _image_size(_ctx, _param, value):
@@ -117,13 +113,23 @@ def _data_options(function):
 def _options(data, split, label_map, image_size, batch_size):
     from seqcore_train.workflows import DataOptions
 
-    return DataOptions(tuple(data), split, label_map or (), image_size, batch_size)
+    return DataOptions(
+        data=tuple(data),
+        split=split,
+        label_map=label_map or (),
+        image_size=image_size,
+        batch_size=batch_size,
+    )
 
 
-@click.group(cls=_OneLineErrors, epilog=DATA_HELP)
+@click.group(cls=_OneLineErrors, epilog=DATA_HELP, invoke_without_command=True)
 @click.version_option(package_name="seqcore-train")
-def cli():
+@click.pass_context
+def cli(ctx):
     """Sequential PatchCore: build, fine-tune, meld, calibrate and evaluate anomaly detectors."""
+    if ctx.invoked_subcommand is None:  # bare `seqcore-train`: the help, not an error message
+        click.echo(ctx.get_help())
+        ctx.exit(2)
 
 
 def _model_config(
@@ -141,17 +147,26 @@ def _model_config(
     layer_names = tuple(x.strip() for x in layers.split(",") if x.strip()) if layers else None
     try:
         return ModelConfig(
-            backbone,
-            layer_names,
-            pool_kernel,
-            weights,
-            coreset_size,
-            sampler,
-            blur_sigma,
-            chunk_size,
+            backbone=backbone,
+            layers=layer_names,
+            pool_kernel=pool_kernel,
+            weights=weights,
+            coreset_size=coreset_size,
+            sampler=sampler,
+            blur_sigma=blur_sigma,
+            chunk_size=chunk_size,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _train_options(epochs, tol, augment, seed):
+    from seqcore_train.augment import AugmentConfig
+    from seqcore_train.train_options import TrainOptions
+
+    return TrainOptions(
+        epochs=epochs, tol=tol, augment=AugmentConfig() if augment else None, seed=seed
+    )
 
 
 def _training_options(function):
@@ -169,7 +184,13 @@ def _training_options(function):
             is_flag=True,
             help="Brightness/contrast, flips, blur, noise, black border (paper §V.B).",
         ),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option(
+            "--seed",
+            type=int,
+            default=0,
+            show_default=True,
+            help="Seeds augmentation and the greedy sampler's start.",
+        ),
         click.option(
             "--no-resume", is_flag=True, help="Ignore a checkpoint left by an interrupted run."
         ),
@@ -235,9 +256,14 @@ def fit(
     config = _model_config(
         backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
     )
-    options = _options(data, split, label_map, image_size, batch_size)
     model = workflows.fit(
-        out, config, options, epochs, tol, augment, seed, device, resume=not no_resume, log=_log
+        out,
+        config,
+        _options(data, split, label_map, image_size, batch_size),
+        _train_options(epochs, tol, augment, seed),
+        device=device,
+        resume=not no_resume,
+        log=_log,
     )
     click.echo(f"wrote {out} ({len(model.bank)} coreset points)")
 
@@ -266,9 +292,14 @@ def finetune(
     """Continue updating MODEL's coreset with DATA (then calibrate again)."""
     from seqcore_train import workflows
 
-    options = _options(data, split, label_map, image_size, batch_size)
     tuned = workflows.finetune(
-        model, out, options, epochs, tol, augment, seed, device, resume=not no_resume, log=_log
+        model,
+        out,
+        _options(data, split, label_map, image_size, batch_size),
+        _train_options(epochs, tol, augment, seed),
+        device=device,
+        resume=not no_resume,
+        log=_log,
     )
     click.echo(f"wrote {out} ({len(tuned.bank)} coreset points)")
 
@@ -285,13 +316,17 @@ def finetune(
     help="Target size (default: the first model's).",
 )
 @click.option("--epochs", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seeds the shuffles after epoch 1."
+)
 @click.option("--device", default="auto", show_default=True)
 def meld(models, out, coreset_size, epochs, seed, device):
     """Meld the coresets of MODELS into one (then calibrate it)."""
     from seqcore_train import workflows
 
-    melded = workflows.meld(models, out, coreset_size, epochs, seed, device)
+    melded = workflows.meld(
+        models, out, coreset_size=coreset_size, epochs=epochs, seed=seed, device=device
+    )
     click.echo(f"wrote {out} ({len(melded.bank)} coreset points)")
 
 

@@ -17,14 +17,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from seqcore_train import workflows
+from seqcore_train.augment import AugmentConfig
 from seqcore_train.errors import SeqCoreError
 from seqcore_train.figures import save_pr_curves, save_recall_bars
 from seqcore_train.model import ModelConfig
 from seqcore_train.report import render_markdown, write_json
+from seqcore_train.train_options import TrainOptions
 from shared_schemas import atomic_write_text
 
 __all__ = ["DemoConfig", "render_datasets", "compare", "main"]
@@ -104,7 +106,16 @@ def compare(
     """Fit, calibrate and evaluate Synth and Synth_WS; write out/report.md; return the reports."""
     out = Path(out)
     model_config = ModelConfig(coreset_size=config.coreset_size)
+    training = TrainOptions(
+        epochs=config.epochs,
+        augment=AugmentConfig() if config.augment else None,
+        seed=config.seed,
+    )
     size = (config.resolution[1], config.resolution[0])
+
+    def data(folder: str) -> workflows.DataOptions:
+        return workflows.DataOptions(data=(folder,), image_size=size, batch_size=config.batch_size)
+
     scenarios = {"Synth": "clean", "Synth_WS": "stained"}
     reports: dict[str, dict] = {}
     timings: dict[str, float] = {}
@@ -112,18 +123,13 @@ def compare(
         stem = label.lower()
         model_path = out / "models" / f"{stem}.safetensors"
         started = time.perf_counter()
-        train = workflows.DataOptions(
-            (f"{folders['train']}::variant={variant}",), None, (), size, config.batch_size
-        )
+        train = data(f"{folders['train']}::variant={variant}")
         log(f"{label}: fit on the {variant} training renders")
-        workflows.fit(
-            model_path, model_config, train, config.epochs, 0, config.augment, config.seed,
-            config.device, log=log,
-        )  # fmt: skip
-        val = workflows.DataOptions((str(folders["val"]),), None, (), size, config.batch_size)
+        workflows.fit(model_path, model_config, train, training, device=config.device, log=log)
+        val = data(str(folders["val"]))
         threshold, f1 = workflows.calibrate(model_path, val, device=config.device)
         log(f"{label}: threshold {threshold:.4g} (validation pixel F1 {f1:.3f})")
-        test = workflows.DataOptions((str(folders["test"]),), None, (), size, config.batch_size)
+        test = data(str(folders["test"]))
         reports[label] = workflows.evaluate(
             model_path, test, out / "eval" / stem, name=label, device=config.device
         )
@@ -161,7 +167,7 @@ def compare(
         out / "summary.json",
         {
             "reports": {k: str(out / "eval" / k.lower() / "report.json") for k in reports},
-            "config": config.__dict__,
+            "config": asdict(config),
         },
     )
     return reports

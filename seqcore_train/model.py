@@ -91,7 +91,12 @@ class ModelConfig:
 
 
 class SeqPatchCore:
-    """Sequential PatchCore model: `fit` / fine-tune, `meld`, `predict`, `save` / `load`."""
+    """Sequential PatchCore model: `fit` / fine-tune, `meld`, `predict`, `save` / `load`.
+
+    `image_size` (H, W) is the size the coreset was fitted at, or None when the training images
+    differed in size: features are only comparable at one scale, so it decides which data fits.
+    `extractor` shares an already built backbone (built from the config on first use when None).
+    """
 
     def __init__(
         self,
@@ -100,6 +105,8 @@ class SeqPatchCore:
         bank=None,
         threshold=None,
         metadata=None,
+        image_size: tuple[int, int] | None = None,
+        extractor: FeatureExtractor | None = None,
     ):
         self.config = config or ModelConfig()
         self.device = resolve_device(device)
@@ -109,9 +116,18 @@ class SeqPatchCore:
             else torch.as_tensor(bank).to(self.device, torch.float32)
         )
         self.threshold = None if threshold is None else float(threshold)
+        self.image_size = image_size
         self.metadata: dict = dict(metadata or {})
         self.metadata.setdefault("epochs", [])
-        self._extractor: FeatureExtractor | None = None
+        self._extractor = extractor
+
+    @property
+    def image_size(self) -> tuple[int, int] | None:
+        return self._image_size
+
+    @image_size.setter
+    def image_size(self, size) -> None:
+        self._image_size = _image_size(size)  # one form (a tuple), so sizes compare equal
 
     # -- features ----------------------------------------------------------------------------
     @property
@@ -270,9 +286,15 @@ class SeqPatchCore:
             "melded_from": [dict(m.metadata) for m in models],
             "meld": {"size": size, "epochs": epochs, "seed": seed, "sources": len(models)},
         }
-        melded = cls(config, device=first.device, bank=bank, metadata=metadata)
-        melded._extractor = first._extractor
-        return melded
+        sizes = {m.image_size for m in models if m.image_size}
+        return cls(
+            config,
+            device=first.device,
+            bank=bank,
+            metadata=metadata,
+            image_size=sizes.pop() if len(sizes) == 1 else None,  # no common size: none
+            extractor=first._extractor,  # only if already built: melding needs no backbone
+        )
 
     # -- inference ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -312,6 +334,7 @@ class SeqPatchCore:
             "config": self.config.to_dict(),
             "input_normalisation": self.config.input_normalisation(),
             "threshold": self.threshold,
+            "image_size": None if self.image_size is None else list(self.image_size),
             "feature_dim": int(self.bank.shape[1]) if self.bank.numel() else 0,
             "coreset_points": int(len(self.bank)) if self.bank.numel() else 0,
             "provenance": provenance,
@@ -319,12 +342,19 @@ class SeqPatchCore:
         save_model_file(path, {"coreset": self.bank.float()}, meta)
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device="auto") -> SeqPatchCore:
+    def load(
+        cls,
+        path: str | os.PathLike,
+        device="auto",
+        extractor: FeatureExtractor | None = None,
+    ) -> SeqPatchCore:
+        """The model in file `path`; `extractor` shares a backbone built for the same config."""
         tensors, meta = load_model_file(path)
         try:
             config = ModelConfig.from_dict(meta["config"])
             bank = tensors["coreset"]
             threshold = meta.get("threshold")
+            image_size = _image_size(meta.get("image_size"))
             provenance = meta.get("provenance") or {}
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"model file {path} lacks or has a bad entry: {exc}") from exc
@@ -348,7 +378,19 @@ class SeqPatchCore:
             bank=bank if bank.numel() else None,
             threshold=threshold,
             metadata=provenance,
+            image_size=image_size,
+            extractor=extractor,
         )
+
+
+def _image_size(size) -> tuple[int, int] | None:
+    """(H, W) as a tuple of two positive ints, or None; anything else is a ValueError."""
+    if size is None:
+        return None
+    height, width = (int(v) for v in size)
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be positive, got {height}x{width} (HxW)")
+    return (height, width)
 
 
 def _describe(config: ModelConfig) -> str:

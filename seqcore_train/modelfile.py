@@ -24,12 +24,23 @@ from .errors import ModelFileError
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_model_file", "load_model_file"]
 
 FORMAT_NAME = "seqcore-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # Format 1 files hold coresets of features that were shifted against the image and, for
 # EfficientNet-Lite0, computed with the wrong padding and input normalisation: they cannot be
 # converted, only re-fitted.
 _REFITTED = {1: "its features were misaligned with the image and fed with other normalisation"}
 _META_KEY = "seqcore"
+
+
+def _image_size_from_provenance(meta: dict) -> None:
+    """Format 2 kept the fitted image size in the free-form provenance; format 3 at the top."""
+    provenance = meta.get("provenance")
+    size = provenance.pop("image_size", None) if isinstance(provenance, dict) else None
+    meta.setdefault("image_size", size)
+
+
+# Older formats that are still read: each is brought to the current layout on load.
+_UPGRADES = {2: _image_size_from_provenance}
 
 
 def save_model_file(path: str | os.PathLike, tensors: dict, metadata: dict) -> None:
@@ -49,7 +60,8 @@ def save_model_file(path: str | os.PathLike, tensors: dict, metadata: dict) -> N
 
 
 def load_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
-    """(tensors on the CPU, metadata); any unreadable, foreign or newer file is a ModelFileError."""
+    """(tensors on the CPU, metadata in the current layout); any unreadable, foreign, too old or
+    newer file is a ModelFileError. `format_version` stays the version the file was written in."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -79,10 +91,11 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
             f"model file {path} has format version {version}, whose coreset cannot be used: "
             f"{_REFITTED[version]}; fit the model again with this seqcore-train"
         )
-    if version != FORMAT_VERSION:
+    if version != FORMAT_VERSION and version not in _UPGRADES:
         raise ModelFileError(
-            f"model file {path} has format version {version!r}; this seqcore-train reads version "
-            f"{FORMAT_VERSION} (upgrade seqcore-train, or re-create the model)"
+            f"model file {path} has format version {version!r}; this seqcore-train reads versions "
+            f"{', '.join(map(str, sorted([*_UPGRADES, FORMAT_VERSION])))} "
+            "(upgrade seqcore-train, or re-create the model)"
         )
     digests = meta.get("sha256")
     if not isinstance(digests, dict) or set(digests) != set(tensors):
@@ -94,6 +107,8 @@ def load_model_file(path: str | os.PathLike) -> tuple[dict, dict]:
             )
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelFileError(f"model file {path}: tensor {name!r} holds NaN or infinite values")
+    if version in _UPGRADES:
+        _UPGRADES[version](meta)
     return tensors, meta
 
 

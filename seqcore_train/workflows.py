@@ -1,6 +1,6 @@
 """The jobs behind the CLI, without click: fit (with resume), calibrate, evaluate, predict.
 
-Each takes plain values and returns plain results, so the demo and tests call them directly and
+Each takes plain values (options as frozen dataclasses) and returns plain results, so the demo and tests call them directly and
 cli.py only parses options. Outputs are written atomically; the resolved settings go next to them.
 """
 
@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from seqcore_train.augment import AugmentConfig
 from seqcore_train.batches import sample_batches, to_tensors, training_batches
 from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_datasets
 from seqcore_train.errors import DataError, ModelFileError
@@ -33,10 +32,12 @@ from seqcore_train.images import write_png
 from seqcore_train.metrics import Evaluator
 from seqcore_train.model import ModelConfig, SeqPatchCore
 from seqcore_train.report import render_markdown, write_json
+from seqcore_train.train_options import TrainOptions
 from shared_schemas import atomic_write_bytes
 
 __all__ = [
     "DataOptions",
+    "TrainOptions",
     "settings_path",
     "checkpoint_path",
     "fit",
@@ -86,8 +87,7 @@ def _model_image_size(
     A model remembers the image size it was fitted at; other data is resized to it when the
     aspect ratio agrees (feature scale must match the coreset), and is incompatible otherwise.
     """
-    fitted = model.metadata.get("image_size")
-    fitted = tuple(fitted) if fitted else None
+    fitted = model.image_size
     if requested and fitted and tuple(requested) != fitted:
         raise ModelFileError(
             f"{where}: the model was fitted on {fitted[1]}x{fitted[0]} images, "
@@ -118,10 +118,7 @@ def _train(
     model: SeqPatchCore,
     out: Path,
     options: DataOptions,
-    epochs: int,
-    tol: int,
-    augment: bool,
-    seed: int,
+    training: TrainOptions,
     settings: dict,
     resume: bool,
     log: Callable[[str], None],
@@ -133,20 +130,15 @@ def _train(
     checkpoint = checkpoint_path(out)
     start = 0
     if resume and checkpoint.is_file():
-        saved = SeqPatchCore.load(checkpoint, device=model.device)
+        saved = SeqPatchCore.load(checkpoint, device=model.device, extractor=model.extractor)
         mark = saved.metadata.get("checkpoint") or {}
         if mark.get("settings") == key:
             saved.metadata.pop("checkpoint", None)
-            saved._extractor = model._extractor
             model, start = saved, int(mark["epoch"]) + 1
             log(f"resuming from {checkpoint} after epoch {start}")
+    epochs = training.epochs
     batches = training_batches(
-        dataset,
-        dataset.records,
-        options.batch_size,
-        size,
-        AugmentConfig() if augment else None,
-        seed,
+        dataset, dataset.records, options.batch_size, size, training.augment, training.seed
     )
     bar = tqdm(total=epochs, initial=start, desc="epochs", unit="epoch", disable=None)
 
@@ -167,11 +159,18 @@ def _train(
             f"{stats.replacements} replaced, d_m {stats.d_m:.4g}, {stats.seconds:.1f} s"
         )
 
-    model.fit(counted, epochs=epochs, tol=tol, start_epoch=start, on_epoch_end=on_epoch_end)
+    model.fit(
+        counted,
+        epochs=epochs,
+        tol=training.tol,
+        start_epoch=start,
+        on_epoch_end=on_epoch_end,
+        generator=torch.Generator().manual_seed(training.seed),  # the greedy sampler's start
+    )
     bar.close()
     size = size or _common_size(dataset)
     if size is not None:
-        model.metadata["image_size"] = list(size)
+        model.image_size = size
     model.metadata["training_data"] = model.metadata.get("training_data", []) + [
         {"data": list(options.data), "split": options.split or "train", "images": len(dataset)}
     ]
@@ -181,59 +180,55 @@ def _train(
     return model
 
 
+def _training_settings(
+    command: str, config: ModelConfig, options: DataOptions, training: TrainOptions, **more
+) -> dict:
+    """What a fit or fine-tune was asked to do: written beside the model, and the resume key."""
+    return {
+        "command": command,
+        **more,
+        "model": config.to_dict(),
+        "data": dataclasses.asdict(options),
+        **dataclasses.asdict(training),
+    }
+
+
 def fit(
     out: Path,
     config: ModelConfig,
     options: DataOptions,
-    epochs: int = 5,
-    tol: int = 0,
-    augment: bool = False,
-    seed: int = 0,
+    training: TrainOptions | None = None,
+    *,
     device: str = "auto",
     resume: bool = True,
     log: Callable[[str], None] = print,
 ) -> SeqPatchCore:
     """Build a coreset from the train split of DATA and save the model file `out`."""
-    settings = {
-        "command": "fit",
-        "model": config.to_dict(),
-        "data": dataclasses.asdict(options),
-        "epochs": epochs,
-        "tol": tol,
-        "augment": dataclasses.asdict(AugmentConfig()) if augment else None,
-        "seed": seed,
-    }
+    training = TrainOptions() if training is None else training
+    settings = _training_settings("fit", config, options, training)
     model = SeqPatchCore(config, device=device)
-    return _train(model, Path(out), options, epochs, tol, augment, seed, settings, resume, log)
+    return _train(model, Path(out), options, training, settings, resume, log)
 
 
 def finetune(
     model_path: Path,
     out: Path,
     options: DataOptions,
-    epochs: int = 5,
-    tol: int = 0,
-    augment: bool = False,
-    seed: int = 0,
+    training: TrainOptions | None = None,
+    *,
     device: str = "auto",
     resume: bool = True,
     log: Callable[[str], None] = print,
 ) -> SeqPatchCore:
     """Continue updating a trained coreset with new data (paper: fine-tuning on real images)."""
+    training = TrainOptions() if training is None else training
     model = SeqPatchCore.load(model_path, device=device)
-    settings = {
-        "command": "finetune",
-        "base_model": str(model_path),
-        "model": model.config.to_dict(),
-        "data": dataclasses.asdict(options),
-        "epochs": epochs,
-        "tol": tol,
-        "augment": dataclasses.asdict(AugmentConfig()) if augment else None,
-        "seed": seed,
-    }
+    settings = _training_settings(
+        "finetune", model.config, options, training, base_model=str(model_path)
+    )
     model.threshold = None  # the old threshold belongs to the old coreset
     model.metadata["finetuned_from"] = str(model_path)
-    return _train(model, Path(out), options, epochs, tol, augment, seed, settings, resume, log)
+    return _train(model, Path(out), options, training, settings, resume, log)
 
 
 def meld(
@@ -246,10 +241,7 @@ def meld(
 ) -> SeqPatchCore:
     """Meld coresets into one of `coreset_size` points (default: the first model's size)."""
     models = [SeqPatchCore.load(p, device=device) for p in model_paths]
-    sizes = {tuple(m.metadata["image_size"]) for m in models if m.metadata.get("image_size")}
     melded = SeqPatchCore.meld(models, size=coreset_size, epochs=epochs, seed=seed)
-    if len(sizes) == 1:
-        melded.metadata["image_size"] = list(sizes.pop())
     settings = {
         "command": "meld",
         "models": [str(p) for p in model_paths],
@@ -326,7 +318,8 @@ def evaluate(
     name: str | None = None,
     device: str = "auto",
 ) -> dict:
-    """Metrics of SPEC §5.4 on the test split: report.json, report.md and figures in `out`."""
+    """Metrics on the test split (pixel, defect-wise, per class and image AUROC; see
+    metrics.py): report.json, report.md and figures in `out`."""
     model = SeqPatchCore.load(model_path, device=device)
     threshold = _threshold(model, threshold, model_path)
     split = options.split or "test"

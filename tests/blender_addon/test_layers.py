@@ -1,4 +1,4 @@
-"""What may import what inside the add-on (docs/ARCHITECTURE): read from the source with `ast`.
+"""What may import what inside the add-on (ARCHITECTURE.md): read from the source with `ast`.
 
 core/ is plain Python (no bpy) and imports only core/ and the manifest contract; nodes/ builds node
 trees from core/ data; scene/ assembles scenes and renders from both; the sidebar modules and the

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from seqcore_train import workflows
@@ -63,6 +64,7 @@ def test_fit_calibrate_evaluate_predict(tmp_path, dataset, fitted, calibrated):
     model = SeqPatchCore.load(calibrated, device="cpu")
     assert model.threshold is not None and model.threshold > 0
     assert SeqPatchCore.load(fitted, device="cpu").threshold is None
+    assert model.image_size == (64, 64)  # fitted at the data's common size, kept by calibrate
 
     out = tmp_path / "eval"
     result = run(
@@ -173,6 +175,22 @@ def test_fit_resumes_from_checkpoint(tmp_path, dataset, monkeypatch):
     assert starts == [1, 0]
 
 
+def test_seed_reaches_the_greedy_sampler(tmp_path, dataset):
+    """No augmentation and a fixed image order: only the sampler's random start can differ."""
+
+    def greedy_coreset(seed, name):
+        out = tmp_path / f"{name}.safetensors"
+        args = ["fit", f"{dataset}::variant=clean", "--out", out, "--sampler", "greedy"]
+        result = run(*args, "--coreset-size", "32", "--seed", seed)
+        assert result.exit_code == 0, result.output
+        assert json.loads(out.with_suffix(".settings.json").read_text())["seed"] == seed
+        return SeqPatchCore.load(out, device="cpu").bank
+
+    first = greedy_coreset(1, "a")
+    assert torch.equal(greedy_coreset(1, "b"), first)
+    assert not torch.equal(greedy_coreset(2, "c"), first)
+
+
 # ------------------------------------------------------------------ bad inputs
 
 
@@ -279,6 +297,13 @@ def test_incompatible_model_and_data(tmp_path, dataset, fitted, calibrated):
     result = run("evaluate", broken, dataset, "--out", tmp_path / "ev")
     assert_one_line_error(result, "broken.safetensors", 1)
     assert not (tmp_path / "ev").exists()
+
+
+def test_bare_command_prints_the_help_exit_2():
+    result = run()
+    assert result.exit_code == 2
+    assert result.output.startswith("Usage:") and "fit" in result.output
+    assert run("--version").exit_code == 0
 
 
 def test_bad_usage_is_one_line_exit_2(tmp_path, dataset):

@@ -150,7 +150,9 @@ def test_meld_models_and_reject_different_backbones(train_images):
         assert len(melded.bank) == (size or 32) and melded.config.coreset_size == (size or 32)
         if size != 16:
             assert float(nn_distances(y, melded.bank).max()) < float(nn_distances(y, a.bank).max())
-    assert melded.metadata["meld"]["sources"] == 2
+    assert melded.metadata["meld"]["sources"] == 2 and melded.image_size is None
+    a.image_size = b.image_size = (64, 64)
+    assert SeqPatchCore.meld([a, b]).image_size == (64, 64)  # one common size: kept
     c = SeqPatchCore(ModelConfig(coreset_size=32, pool_kernel=3), device="cpu", bank=a.bank)
     with pytest.raises(ModelFileError, match="pool 3"):
         SeqPatchCore.meld([a, c])

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from seqcore_train.errors import ModelFileError
+from seqcore_train.model import ModelConfig, SeqPatchCore
 from seqcore_train.modelfile import FORMAT_VERSION, load_model_file, save_model_file
 
 
@@ -113,3 +114,42 @@ def test_no_pickle_in_the_package():
         assert "torch.save(" not in text, source
         for call in re.findall(r"torch\.load\([^)]*\)", text):
             assert "weights_only=True" in call, (source, call)
+
+
+def _model_file(path: Path, image_size) -> SeqPatchCore:
+    model = SeqPatchCore(
+        ModelConfig(coreset_size=8), device="cpu", bank=torch.ones(3, 4), image_size=image_size
+    )
+    model.save(path)
+    return model
+
+
+def test_image_size_is_saved_as_a_model_attribute(tmp_path):
+    path = tmp_path / "m.safetensors"
+    _model_file(path, (48, 64))
+    _, meta = load_model_file(path)
+    assert meta["image_size"] == [48, 64] and "image_size" not in meta["provenance"]
+    assert SeqPatchCore.load(path, device="cpu").image_size == (48, 64)
+    _model_file(path, None)
+    assert SeqPatchCore.load(path, device="cpu").image_size is None
+    _rewrite_meta(path, lambda m: m.update(image_size=[48]))
+    with pytest.raises(ModelFileError, match="bad entry"):
+        SeqPatchCore.load(path, device="cpu")
+
+
+def _as_format_2(meta: dict) -> None:
+    """Format 2 kept the image size in the free-form provenance."""
+    meta["provenance"]["image_size"] = meta.pop("image_size")
+    meta["format_version"] = 2
+
+
+def test_format_2_files_load_with_their_image_size(tmp_path):
+    path = tmp_path / "v2.safetensors"
+    saved = _model_file(path, (48, 64))
+    _rewrite_meta(path, _as_format_2)
+    loaded = SeqPatchCore.load(path, device="cpu")
+    assert loaded.image_size == (48, 64) and "image_size" not in loaded.metadata
+    assert torch.equal(loaded.bank, saved.bank)
+    _model_file(path, None)  # a format 2 model fitted on images of different sizes
+    _rewrite_meta(path, _as_format_2)
+    assert SeqPatchCore.load(path, device="cpu").image_size is None
