@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from seqcore_train.errors import SeqCoreError
+from seqcore_train.model_defaults import BLUR_SIGMA, POOL_KERNEL
 
 __all__ = ["cli", "main"]
 
@@ -210,7 +211,13 @@ def _training_options(function):
 )
 @click.option("--backbone", default="efficientnet_lite0", show_default=True)
 @click.option("--layers", default=None, help="Comma-separated stage names (default: backbone's).")
-@click.option("--pool-kernel", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--pool-kernel",
+    type=click.IntRange(1),
+    default=POOL_KERNEL,
+    show_default=True,
+    help="Average-pooling kernel (cells); the paper used 2 on its plates.",
+)
 @click.option(
     "--weights",
     type=click.Path(dir_okay=False),
@@ -224,7 +231,13 @@ def _training_options(function):
     default="sequential",
     show_default=True,
 )
-@click.option("--blur-sigma", type=click.FloatRange(0), default=2.0, show_default=True)
+@click.option(
+    "--blur-sigma",
+    type=click.FloatRange(0),
+    default=BLUR_SIGMA,
+    show_default=True,
+    help="Gaussian blur of the anomaly map (px); the paper used 2 on its plates.",
+)
 @click.option("--chunk-size", type=click.IntRange(1), default=2048, show_default=True)
 @_training_options
 @_data_options

@@ -25,6 +25,7 @@ from seqcore_train.augment import AugmentConfig
 from seqcore_train.errors import SeqCoreError
 from seqcore_train.figures import save_pr_curves, save_recall_bars
 from seqcore_train.model import ModelConfig
+from seqcore_train.model_defaults import PAPER_BLUR_SIGMA, PAPER_POOL_KERNEL
 from seqcore_train.report import render_markdown, write_json
 from seqcore_train.train_options import TrainOptions
 from shared_schemas import atomic_write_text
@@ -105,7 +106,11 @@ def compare(
 ) -> dict[str, dict]:
     """Fit, calibrate and evaluate Synth and Synth_WS; write out/report.md; return the reports."""
     out = Path(out)
-    model_config = ModelConfig(coreset_size=config.coreset_size)
+    model_config = ModelConfig(
+        coreset_size=config.coreset_size,
+        pool_kernel=PAPER_POOL_KERNEL,  # the paper's settings for its plates
+        blur_sigma=PAPER_BLUR_SIGMA,
+    )
     training = TrainOptions(
         epochs=config.epochs,
         augment=AugmentConfig() if config.augment else None,

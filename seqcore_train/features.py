@@ -24,6 +24,7 @@ from torch import nn
 
 from .errors import BackboneUnavailable
 from .geometry import Axis, CellTracer, resample_to_axes
+from .model_defaults import POOL_KERNEL
 
 __all__ = [
     "BACKBONES",
@@ -282,7 +283,11 @@ class FeatureExtractor(nn.Module):
     """
 
     def __init__(
-        self, backbone: str = OFFLINE_DEFAULT, layers=None, pool_kernel: int = 2, weights=None
+        self,
+        backbone: str = OFFLINE_DEFAULT,
+        layers=None,
+        pool_kernel: int = POOL_KERNEL,
+        weights=None,
     ):
         super().__init__()
         if backbone not in BACKBONES:

@@ -23,7 +23,9 @@ from .coreset import EpochStats, SequentialCoreset, greedy_kcenter, meld
 from .devices import resolve_device
 from .errors import DataError, ModelFileError
 from .features import FeatureExtractor
+from .model_defaults import BLUR_SIGMA, POOL_KERNEL
 from .modelfile import load_model_file, save_model_file
+from .patch_cache import PatchCache
 from .scoring import anomaly_maps
 
 __all__ = ["SAMPLERS", "ModelConfig", "Batch", "SeqPatchCore", "seqcore_version"]
@@ -45,11 +47,11 @@ def seqcore_version() -> str:
 class ModelConfig:
     backbone: str = "efficientnet_lite0"
     layers: tuple[str, ...] | None = None  # None: the backbone's default pair of stages
-    pool_kernel: int = 2
+    pool_kernel: int = POOL_KERNEL
     weights: str | None = None  # state dict path for torchvision backbones (None: hub cache)
     coreset_size: int = 2048
     sampler: str = "sequential"
-    blur_sigma: float = 2.0
+    blur_sigma: float = BLUR_SIGMA
     chunk_size: int = 2048
 
     def __post_init__(self):
@@ -176,11 +178,15 @@ class SeqPatchCore:
         start_epoch: int = 0,
         on_epoch_end: Callable[[EpochStats], None] | None = None,
         generator: torch.Generator | None = None,
+        replay_bytes: int = 0,
     ) -> list[EpochStats]:
         """Train (or fine-tune, when the model already has a bank) for epochs start_epoch..epochs-1.
 
         `epoch_batches(epoch)` yields (images, valid) batches for one fresh pass. `on_epoch_end` sees
         each epoch's statistics after `self.bank` is updated (a place to write a checkpoint).
+        With `replay_bytes` > 0 the caller promises that every epoch yields the same batches (no
+        augmentation): the first pass's patches, up to that many bytes, are kept on disk and later
+        epochs replay them instead of running the backbone again (`PatchCache`).
         The greedy baseline collects every patch of one pass and reduces them at once.
         """
         if self.config.sampler == "greedy":
@@ -190,34 +196,47 @@ class SeqPatchCore:
             c.coreset_size, c.chunk_size, self.device, bank=self.bank if self.bank.numel() else None
         )
         history = []
-        for epoch in range(start_epoch, epochs):
-            started = time.perf_counter()
-            adds, reps, count = coreset.additions, coreset.replacements, 0
-            for images, valid in epoch_batches(epoch):
-                patches = self.patches(images, valid)
-                coreset.update(patches)
-                count += len(patches)
-            if count == 0:
-                raise DataError(
-                    f"epoch {epoch} produced no training patches (empty data or fully masked)"
-                )
-            self.bank = coreset.bank.clone()
-            stats = EpochStats(
-                epoch=epoch,
-                patches=count,
-                replacements=coreset.replacements - reps,
-                d_m=coreset.d_m,
-                seconds=time.perf_counter() - started,
-                additions=coreset.additions - adds,
-                size=len(coreset),
-            )
-            self._record(stats)
-            history.append(stats)
-            if on_epoch_end is not None:
-                on_epoch_end(stats)
-            if stats.additions == 0 and stats.replacements <= tol:
-                break
+        cache = PatchCache(replay_bytes)
+        try:
+            for epoch in range(start_epoch, epochs):
+                stats = self._sequential_epoch(coreset, epoch, epoch_batches, cache)
+                history.append(stats)
+                if on_epoch_end is not None:
+                    on_epoch_end(stats)
+                if stats.additions == 0 and stats.replacements <= tol:
+                    break
+        finally:
+            cache.close()
         return history
+
+    def _sequential_epoch(self, coreset, epoch, epoch_batches, cache: PatchCache) -> EpochStats:
+        started = time.perf_counter()
+        adds, reps, count = coreset.additions, coreset.replacements, 0
+        if cache.complete:
+            passes = cache.replay(self.device)
+        else:
+            passes = (self.patches(images, valid) for images, valid in epoch_batches(epoch))
+        for patches in passes:
+            cache.append(patches)
+            coreset.update(patches)
+            count += len(patches)
+        cache.finish_pass()
+        if count == 0:
+            raise DataError(
+                f"epoch {epoch} produced no training patches (empty data or fully masked)"
+            )
+        self.bank = coreset.bank.clone()
+        stats = EpochStats(
+            epoch=epoch,
+            patches=count,
+            replacements=coreset.replacements - reps,
+            d_m=coreset.d_m,
+            seconds=time.perf_counter() - started,
+            additions=coreset.additions - adds,
+            size=len(coreset),
+        )
+        self._record(stats)
+        return stats
 
     def _fit_greedy(self, epoch_batches, epoch, on_epoch_end, generator) -> EpochStats:
         started = time.perf_counter()

@@ -153,8 +153,8 @@ def test_meld_models_and_reject_different_backbones(train_images):
     assert melded.metadata["meld"]["sources"] == 2 and melded.image_size is None
     a.image_size = b.image_size = (64, 64)
     assert SeqPatchCore.meld([a, b]).image_size == (64, 64)  # one common size: kept
-    c = SeqPatchCore(ModelConfig(coreset_size=32, pool_kernel=3), device="cpu", bank=a.bank)
-    with pytest.raises(ModelFileError, match="pool 3"):
+    c = SeqPatchCore(ModelConfig(coreset_size=32, pool_kernel=2), device="cpu", bank=a.bank)
+    with pytest.raises(ModelFileError, match="pool 2"):
         SeqPatchCore.meld([a, c])
 
 
@@ -167,3 +167,28 @@ def test_greedy_sampler_fits_to_size(train_images):
     assert not math.isinf(history[0].d_m)
     with pytest.raises(ValueError, match="sampler"):
         ModelConfig(sampler="random")
+
+
+def test_replayed_epochs_equal_recomputed_ones(train_images):
+    """Replaying the first pass from disk feeds the coreset exactly what the backbone would."""
+    calls = []
+
+    def batches(epoch):
+        calls.append(epoch)
+        return _batches(train_images)(epoch)
+
+    config = ModelConfig(coreset_size=24, chunk_size=5)
+    plain = SeqPatchCore(config, device="cpu")
+    plain.fit(_batches(train_images), epochs=3)
+    replayed = SeqPatchCore(config, device="cpu")
+    history = replayed.fit(batches, epochs=3, replay_bytes=1 << 30)
+    assert len(history) >= 2 and calls == [0]  # several epochs, the backbone ran once
+    assert torch.equal(replayed.bank, plain.bank)
+    assert [s.replacements for s in history] == [
+        e["replacements"] for e in plain.metadata["epochs"]
+    ]
+    # A cache too small for one pass gives up and recomputes: same result.
+    calls.clear()
+    small = SeqPatchCore(config, device="cpu")
+    small.fit(batches, epochs=3, replay_bytes=1000)
+    assert calls == list(range(len(history))) and torch.equal(small.bank, plain.bank)
