@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.seqcore-setup
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 BPY    ?= bpy==5.0.1
 
-.PHONY: setup test test-fast lint format demo addon bench clean
+.PHONY: setup test test-fast lint format demo addon bench bench-accuracy bench-env clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,25 @@ addon:
 bench: setup
 	$(BIN)/python bench/render_bench.py --images 3
 	$(BIN)/python bench/coreset.py all
+
+# Accuracy benchmark (bench/accuracy.py): anomalib lives only in its own environment under bench/out
+# (ignored by git, removed by `make clean`); it sees .venv's torch and seqcore_train through a .pth
+# file. Smoke run: make bench-accuracy ACCURACY_ARGS=--quick
+BENCH_VENV  := bench/out/venv
+BENCH_STAMP := $(BENCH_VENV)/.accuracy-setup
+ACCURACY_ARGS ?=
+
+bench-env: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP) bench/requirements-accuracy.txt
+	@test -x $(BENCH_VENV)/bin/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -c 'import sys, sysconfig; open(sysconfig.get_paths()["purelib"] + "/seqcore-product-venv.pth", "w").write("import site; site.addsitedir(%r)\n" % sys.argv[1])' "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+	$(BENCH_VENV)/bin/python -m pip install -q -r bench/requirements-accuracy.txt
+	$(BENCH_VENV)/bin/python -I -c 'import anomalib, skimage, seqcore_train; print("bench env: anomalib", anomalib.__version__)'
+	@touch $@
+
+bench-accuracy: setup bench-env
+	$(BENCH_VENV)/bin/python bench/accuracy.py $(ACCURACY_ARGS)
 
 clean:
 	rm -rf build dist demo_out bench/out

@@ -1,0 +1,507 @@
+"""Accuracy side by side: SeqCore (sequential, greedy) vs anomalib's PatchCore, same backbone weights.
+
+Methods, each fitted and evaluated per category in its own subprocess (peak RSS per method):
+
+  seqcore          SeqCore's default settings (`seqcore-train fit` + evaluate: sequential coreset,
+                   5 epochs, no augmentation), only the coreset size set, via workflows.fit
+  seqcore-greedy   the same with sampler="greedy"
+  anomalib         anomalib 2.7.0's PatchcoreModel on SeqCore's EfficientNet-Lite0 (blocks.4 +
+                   blocks.10): its pooling/embedding, KCenterGreedy, 1-NN and AnomalyMapGenerator
+                   (sigma 4); see bench/anomalib_patchcore.py
+
+All get the same coreset size (10 % of the training patches, as anomalib's default ratio), the
+same images through seqcore_train's data loader, and one metric implementation
+(seqcore_train.metrics.Evaluator: image AUROC on the map maximum, pixel AUROC, AUPRO to FPR 0.3).
+Data: texture categories and a rendered SeqCore set, built by bench/texture_data.py.
+
+Run from the repository root with the bench environment (`make bench-accuracy`):
+    bench/out/venv/bin/python bench/accuracy.py            # full run, writes bench/out/accuracy.json
+    bench/out/venv/bin/python bench/accuracy.py --quick    # smoke run: 2 small categories
+The SeqCore workers run in the product environment (.venv), the anomalib worker in the bench one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+PRODUCT_PYTHON = ROOT / ".venv" / "bin" / "python"
+RENDER_SCRIPT = ROOT / "blender_addon" / "render.py"
+METHODS = ("seqcore", "seqcore-greedy", "anomalib")
+BACKBONE, LAYERS = "efficientnet_lite0", ("blocks.4", "blocks.10")
+TOLERANCE = 0.005  # targets: AUROCs >= anomalib's - 0.5 points
+FIT_RATIO = 0.5  # target: fit time <= 0.5x anomalib's
+BATCH_SIZE = 4  # the CLI's default
+TEXTURES_FULL = ("brick", "grass", "gravel", "tissue", "hubble")
+# Every worker runs without glibc's per-thread cache (unless GLIBC_TUNABLES is set, even empty):
+# with it, after the backbone has run, anomalib's KCenterGreedy never reuses the N x d temporary
+# it frees per selected point, so the process grows by ~23 MB per point (out of memory at 23 k
+# patches on 24 GiB). SeqCore's fit time and RSS are the same either way (measured).
+GLIBC_TUNABLES = "glibc.malloc.tcache_count=0"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+# ================================================================================ data
+
+
+def build_data(args) -> dict[str, Path]:
+    """category -> MVTec-layout folder (textures and, unless skipped, the rendered set)."""
+    from texture_data import TextureSpec, build_texture_category
+
+    spec = (
+        TextureSpec(train=12, test_good=6, test_perlin=4, test_cutpaste=4)
+        if args.quick
+        else TextureSpec()
+    )
+    root = OUT / ("data-quick" if args.quick else "data")
+    folders = {}
+    for name in args.categories:
+        if name == "rendered":
+            folders[name] = build_rendered(args, root / "rendered")
+            continue
+        started = time.perf_counter()
+        folders[name] = build_texture_category(name, root / name, spec)
+        log(
+            f"[data] {name}: {spec.train} train, {spec.test_good} good + {spec.test_perlin} perlin + "
+            f"{spec.test_cutpaste} cutpaste test crops of {spec.size}px "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
+    return folders
+
+
+def render(out: Path, count: int, seed: int, args, *extra: str) -> Path:
+    """Render with the project's renderer into `out` unless a finished render with these args is there."""
+    command = [
+        str(PRODUCT_PYTHON), str(RENDER_SCRIPT), "--out", str(out), "--count", str(count),
+        "--seed", str(seed), "--resolution", *map(str, args.resolution),
+        "--samples", str(args.samples), *extra,
+    ]  # fmt: skip
+    stamp = out / "bench-render.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) == command[2:]:
+        log(f"[render] {out.name}: {count} images cached")
+        return out
+    log(f"[render] {out.name}: {' '.join(command[2:])}")
+    started = time.perf_counter()
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
+        tail = []
+        for line in process.stdout:
+            tail = (tail + [line.rstrip()])[-20:]
+            if line.startswith("["):
+                log(f"[render] {out.name} {line.rstrip()}")
+    if process.returncode != 0:
+        raise SystemExit(f"rendering {out} failed:\n" + "\n".join(tail))
+    stamp.write_text(json.dumps(command[2:]))
+    log(f"[render] {out.name}: done in {time.perf_counter() - started:.0f} s")
+    return out
+
+
+def build_rendered(args, folder: Path) -> Path:
+    """Nominal training plates (stained, all impurity kinds) + the demo-test preset -> MVTec layout."""
+    from texture_data import export_rendered
+
+    renders = OUT / "render"
+    train = render(
+        renders / "train", args.render_train, 11, args, "--split", "train",
+        "--variant", "stained", "--impurities", "water_stain,fingerprint,sticker",
+    )  # fmt: skip
+    test = render(renders / "test", args.render_test, 12, args, "--preset", "demo-test")
+    export_rendered(train, test, folder)
+    counts = {p.name: len(list(p.glob("*.png"))) for p in sorted((folder / "test").iterdir())}
+    log(
+        f"[data] rendered: {len(list((folder / 'train' / 'good').glob('*.png')))} train, test {counts}"
+    )
+    return folder
+
+
+def coreset_size(folder: Path, ratio: float) -> tuple[int, int]:
+    """(training patches, coreset size = ratio of them) for SeqCore's default feature grid."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from seqcore_train.features import FeatureExtractor
+
+    images = sorted((folder / "train" / "good").glob("*.png"))
+    first = np.asarray(Image.open(images[0]).convert("RGB"), dtype=np.float32) / 255.0
+    grid = FeatureExtractor(BACKBONE, LAYERS)(torch.from_numpy(first).permute(2, 0, 1)[None])
+    patches = len(images) * grid.shape[-2] * grid.shape[-1]
+    return patches, max(1, round(ratio * patches))
+
+
+# ================================================================================ workers
+
+
+def run_worker(method: str, folder: Path, size: int, args, crosscheck: bool) -> dict:
+    """Fit + evaluate one method on one category in a fresh process; returns its result dict."""
+    work = OUT / "work" / folder.name / method
+    work.mkdir(parents=True, exist_ok=True)
+    result = work / "result.json"
+    result.unlink(missing_ok=True)
+    python = sys.executable if method == "anomalib" else str(PRODUCT_PYTHON)
+    command = [
+        python, str(Path(__file__).resolve()), "worker", method, str(folder),
+        "--coreset-size", str(size), "--work", str(work), "--threads", str(args.threads),
+    ] + (["--crosscheck"] if crosscheck else [])  # fmt: skip
+    env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env.setdefault("GLIBC_TUNABLES", GLIBC_TUNABLES)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0 or not result.is_file():
+        raise SystemExit(
+            f"{method} on {folder.name} failed (exit {done.returncode}; -9: killed, e.g. out of memory):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
+    return json.loads(result.read_text())
+
+
+def worker(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="accuracy.py worker")
+    parser.add_argument("method", choices=METHODS)
+    parser.add_argument("data", type=Path)
+    parser.add_argument("--coreset-size", type=int, required=True)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--crosscheck", action="store_true")
+    args = parser.parse_args(argv)
+    forbid_network()
+    import random
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    fit = fit_anomalib if args.method == "anomalib" else fit_seqcore
+    preload(args.method)  # imports are not fit time (anomalib's alone take ~10 s)
+    started = time.perf_counter()
+    predict, info = fit(args)
+    fit_seconds = time.perf_counter() - started
+    fit_peak = peak_rss_mib()
+    metrics = evaluate(predict, args.data, args.crosscheck)
+    result = {
+        "method": args.method,
+        "fit_s": round(fit_seconds, 2),
+        "peak_rss_mib": round(fit_peak, 1),
+        "peak_rss_mib_with_eval": round(peak_rss_mib(), 1),
+        "coreset_size": args.coreset_size,
+        "threads": torch.get_num_threads(),
+        **info,
+        **metrics,
+    }
+    (args.work / "result.json").write_text(json.dumps(result, indent=1))
+
+
+def preload(method: str) -> None:
+    import importlib
+
+    modules = ["seqcore_train.workflows", "seqcore_train.model", "seqcore_train.metrics"]
+    if method == "anomalib":
+        modules += ["anomalib.models.image.patchcore.torch_model", "anomalib_patchcore"]
+    for name in modules:
+        importlib.import_module(name)
+
+
+def forbid_network() -> None:
+    """Any connection attempt (a hub download) fails loudly: the benchmark must run offline."""
+    import socket
+
+    def refuse(*_args, **_kwargs):
+        raise ConnectionRefusedError("accuracy bench: network access is forbidden at run time")
+
+    socket.socket.connect = refuse
+    socket.create_connection = refuse
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (VmHWM), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def fit_seqcore(args):
+    """`seqcore-train fit DATA --coreset-size N [--sampler greedy]` through workflows.fit."""
+    from seqcore_train import workflows
+    from seqcore_train.model import ModelConfig, SeqPatchCore
+
+    sampler = "greedy" if args.method == "seqcore-greedy" else "sequential"
+    config = ModelConfig(coreset_size=args.coreset_size, sampler=sampler)
+    options = workflows.DataOptions((str(args.data),), batch_size=BATCH_SIZE)
+    path = args.work / "model.safetensors"
+    epochs = []
+    workflows.fit(path, config, options, device="cpu", resume=False, log=epochs.append)
+    model = SeqPatchCore.load(path, device="cpu")
+
+    def predict(images, valid):
+        maps, _scores = model.predict(images, valid)
+        return maps, None  # the image score is the map maximum, as the Evaluator computes it
+
+    info = {
+        "config": config.to_dict(),
+        "epochs": len(model.metadata.get("epochs", [])),
+        "log": epochs,
+    }
+    return predict, info
+
+
+def fit_anomalib(args):
+    """anomalib's PatchCore on SeqCore's backbone, fed by the same data loader."""
+    import anomalib
+    from anomalib_patchcore import build_patchcore, fit_patchcore, predict_patchcore
+
+    from seqcore_train.batches import training_batches
+    from seqcore_train.datasets import open_datasets
+    from seqcore_train.features import FeatureExtractor
+
+    extractor = FeatureExtractor(BACKBONE, LAYERS)
+    model = build_patchcore(extractor)
+    dataset = open_datasets([str(args.data)], split="train")
+    batches = training_batches(dataset, dataset.records, BATCH_SIZE, None, None, args.seed)
+    seconds = fit_patchcore(model, (images for images, _valid in batches(0)), args.coreset_size)
+
+    def predict(images, _valid):
+        return predict_patchcore(model, images)
+
+    info = {
+        "anomalib": anomalib.__version__,
+        "features": "seqcore_train FeatureExtractor.stage_maps",
+        "pool": repr(model.feature_pooler),
+        "blur_sigma": 4,
+        **seconds,
+    }
+    return predict, info
+
+
+def evaluate(predict, data: Path, crosscheck: bool) -> dict:
+    """Image AUROC, pixel AUROC and AUPRO of one method on the test split, by seqcore_train.metrics."""
+    import numpy as np
+
+    from seqcore_train.batches import sample_batches, to_tensors
+    from seqcore_train.datasets import open_datasets
+    from seqcore_train.metrics import Evaluator, roc_auc
+
+    dataset = open_datasets([str(data)], split="test")
+    dataset.check()
+    evaluator = Evaluator(dataset.classes, None)
+    is_defect = dataset.classes.kinds_lookup()
+    own_scores, pixels = [], []
+    for samples in sample_batches(dataset, dataset.records, BATCH_SIZE):
+        images, valid = to_tensors(samples)
+        maps, scores = predict(images, valid)
+        for sample, amap in zip(samples, maps.numpy(), strict=True):
+            evaluator.update(sample, amap)
+            if crosscheck:
+                truth = is_defect[sample.semantic]
+                pixels.append((amap[sample.valid], truth[sample.valid]))
+        if scores is not None:
+            own_scores += scores.tolist()
+    report = evaluator.result()
+    result = {
+        "image_auroc": report["image"]["auroc"],
+        "pixel_auroc": report["pixel"]["auroc"],
+        "aupro": report["pixel"]["aupro"],
+        "test_images": report["images"],
+    }
+    if own_scores:  # anomalib's re-weighted image score, for reference only
+        result["image_auroc_own_score"] = roc_auc(
+            np.array(own_scores), np.array(evaluator.image_labels)
+        )
+    if crosscheck:
+        result["crosscheck"] = sklearn_crosscheck(result, evaluator, pixels)
+    return result
+
+
+def sklearn_crosscheck(result: dict, evaluator, pixels) -> dict:
+    """The same AUROCs by scikit-learn's roc_auc_score on the raw scores."""
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    scores = np.concatenate([s for s, _ in pixels])
+    truth = np.concatenate([t for _, t in pixels])
+    pixel = float(roc_auc_score(truth, scores))
+    image = float(roc_auc_score(evaluator.image_labels, evaluator.image_scores))
+    return {
+        "sklearn_pixel_auroc": pixel,
+        "sklearn_image_auroc": image,
+        "pixel_diff": result["pixel_auroc"] - pixel,
+        "image_diff": result["image_auroc"] - image,
+    }
+
+
+# ================================================================================ report
+
+
+def markdown_table(results: dict) -> str:
+    lines = [
+        "| category | method | image AUROC | pixel AUROC | AUPRO | fit s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for category, entry in results.items():
+        for method in METHODS:
+            r = entry["methods"].get(method)
+            if r:
+                lines.append(
+                    f"| {category} | {method} | {_f(r['image_auroc'])} | {_f(r['pixel_auroc'])} | "
+                    f"{_f(r['aupro'])} | {r['fit_s']:.1f} | {r['peak_rss_mib']:.0f} |"
+                )
+    return "\n".join(lines)
+
+
+def _f(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def targets(entry: dict) -> dict:
+    """Does SeqCore's default meet the targets against anomalib on this category?"""
+    ours, theirs = entry["methods"]["seqcore"], entry["methods"]["anomalib"]
+    image_delta = round(ours["image_auroc"] - theirs["image_auroc"], 6)
+    pixel_delta = round(ours["pixel_auroc"] - theirs["pixel_auroc"], 6)
+    fit_ratio = ours["fit_s"] / theirs["fit_s"]
+    checks = {
+        "image_auroc": image_delta >= -TOLERANCE,
+        "pixel_auroc": pixel_delta >= -TOLERANCE,
+        "fit_time": fit_ratio <= FIT_RATIO,
+    }
+    return {
+        **checks,
+        "met": all(checks.values()),
+        "image_delta": image_delta,
+        "pixel_delta": pixel_delta,
+        "fit_ratio": round(fit_ratio, 3),
+    }
+
+
+def target_line(category: str, t: dict) -> str:
+    def mark(ok: bool) -> str:
+        return "ok" if ok else "MISS"
+
+    return (
+        f"{category}: SeqCore default {'MEETS' if t['met'] else 'MISSES'} the targets: "
+        f"image AUROC {t['image_delta']:+.3f} vs anomalib ({mark(t['image_auroc'])}), "
+        f"pixel AUROC {t['pixel_delta']:+.3f} ({mark(t['pixel_auroc'])}), "
+        f"fit time {t['fit_ratio']:.2f}x ({mark(t['fit_time'])}, needs <= {FIT_RATIO}x)"
+    )
+
+
+def environment() -> dict:
+    import anomalib
+    import torch
+
+    return {
+        "cpus": os.cpu_count(),
+        "worker_glibc_tunables": os.environ.get("GLIBC_TUNABLES", GLIBC_TUNABLES),
+        "load_average_at_start": os.getloadavg(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "anomalib": anomalib.__version__,
+        "machine": platform.processor() or platform.machine(),
+    }
+
+
+# ================================================================================ main
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: brick and grass, few images"
+    )
+    parser.add_argument(
+        "--categories",
+        nargs="+",
+        default=None,
+        help=f"subset of {', '.join(TEXTURES_FULL)}, rendered (default: all; --quick: brick grass)",
+    )
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument("--coreset-ratio", type=float, default=0.1)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--render-train", type=int, default=32, help="training plates to render")
+    parser.add_argument("--render-test", type=int, default=20, help="demo-test plates to render")
+    parser.add_argument("--resolution", type=int, nargs=2, default=(256, 192), metavar=("W", "H"))
+    parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
+    parser.add_argument("--out", type=Path, default=None, help="results JSON")
+    args = parser.parse_args(argv)
+    if args.categories is None:
+        args.categories = ["brick", "grass"] if args.quick else [*TEXTURES_FULL, "rendered"]
+    if args.out is None:
+        args.out = OUT / ("accuracy-quick.json" if args.quick else "accuracy.json")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    env = environment()
+    log(f"[setup] {env['cpus']} CPUs, load {env['load_average_at_start'][0]:.2f}, torch "
+        f"{env['torch']}, anomalib {env['anomalib']}, {args.threads} torch threads")  # fmt: skip
+    folders = build_data(args)
+    results: dict[str, dict] = {}
+    steps = len(folders) * len(args.methods)
+    step = 0
+    for index, (category, folder) in enumerate(folders.items()):
+        patches, size = coreset_size(folder, args.coreset_ratio)
+        log(f"[coreset] {category}: {patches} training patches -> coreset size {size} "
+            f"({args.coreset_ratio:.0%}) for every method")  # fmt: skip
+        results[category] = {"data": str(folder.relative_to(ROOT)), "patches": patches,
+                             "coreset_size": size, "methods": {}}  # fmt: skip
+        for method in args.methods:
+            step += 1
+            t0 = time.perf_counter()
+            r = run_worker(method, folder, size, args, crosscheck=index == 0)
+            results[category]["methods"][method] = r
+            log(f"[{step:2d}/{steps}] {category:8s} {method:14s} fit {r['fit_s']:6.1f} s  peak "
+                f"{r['peak_rss_mib']:5.0f} MiB  image {_f(r['image_auroc'])}  pixel "
+                f"{_f(r['pixel_auroc'])}  AUPRO {_f(r['aupro'])}  ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
+            if "crosscheck" in r:
+                c = r["crosscheck"]
+                log(f"        cross-check vs sklearn roc_auc_score: image {c['image_diff']:+.2e}, "
+                    f"pixel {c['pixel_diff']:+.2e}")  # fmt: skip
+        if {"seqcore", "anomalib"} <= set(results[category]["methods"]):
+            results[category]["targets"] = targets(results[category])
+    summary = {
+        "environment": env,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "methods": {
+            "seqcore": "seqcore_train workflows.fit, default ModelConfig except coreset_size",
+            "seqcore-greedy": "the same with sampler='greedy'",
+            "anomalib": "anomalib PatchcoreModel + KCenterGreedy + AnomalyMapGenerator(sigma=4) "
+            "on seqcore_train's efficientnet_lite0 blocks.4+blocks.10",
+        },
+        "results": results,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=1) + "\n")
+    print()
+    print(markdown_table(results))
+    print()
+    for category, entry in results.items():
+        if "targets" in entry:
+            print(target_line(category, entry["targets"]))
+    print(f"\nwrote {args.out} ({summary['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "worker":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        worker(sys.argv[2:])
+    else:
+        sys.exit(main(sys.argv[1:]))
