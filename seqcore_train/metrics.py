@@ -137,7 +137,11 @@ class Evaluator:
         self.class_detected: dict[str, int] = {}
         self._is_defect = classes.kinds_lookup()
 
-    def update(self, sample: LoadedSample, anomaly_map: np.ndarray) -> ImageResult:
+    def update(
+        self, sample: LoadedSample, anomaly_map: np.ndarray, image_score: float | None = None
+    ) -> ImageResult:
+        """Count one image; its image score is `image_score` (the model's), else the map's maximum
+        over the valid pixels."""
         amap = np.asarray(anomaly_map, dtype=np.float32)
         if amap.shape != sample.valid.shape:
             raise ValueError(f"map {amap.shape} vs masks {sample.valid.shape}")
@@ -152,7 +156,9 @@ class Evaluator:
             inside = regions > 0
             self.hist.add(_PRO, amap[inside], 1.0 / sizes[regions[inside]])
             self.regions += count
-        score = float(amap[valid].max()) if valid.any() else 0.0
+        if image_score is None:
+            image_score = float(amap[valid].max()) if valid.any() else 0.0
+        score = float(image_score)
         self.image_scores.append(score)
         self.image_labels.append(bool(positive.any()))
         f1 = float("nan")

@@ -26,7 +26,7 @@ from .features import FeatureExtractor
 from .model_defaults import BLUR_SIGMA, POOL_KERNEL
 from .modelfile import load_model_file, save_model_file
 from .patch_cache import PatchCache
-from .scoring import anomaly_maps
+from .scoring import cell_scores, maps_from_cells
 
 __all__ = ["SAMPLERS", "ModelConfig", "Batch", "SeqPatchCore", "seqcore_version"]
 
@@ -322,25 +322,19 @@ class SeqPatchCore:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Anomaly maps (B, H, W) float32 at input resolution and image scores (B,), on the CPU.
 
-        The image score is the largest map value over the valid pixels (0 when none is valid).
+        The image score is PatchCore's: the largest cell distance, before resampling and blur, over
+        the cells whose centre pixel is valid (0 when none is).
         """
         if self.bank.numel() == 0:
             raise ModelFileError("the model has no coreset yet; fit it first")
         feats = self.features(images)
         size = tuple(images.shape[-2:])
-        maps = anomaly_maps(
-            feats,
-            self.bank,
-            size,
-            self.extractor.cell_axes(size),
-            self.config.blur_sigma,
-            self.config.chunk_size,
-        )
-        if valid is None:
-            scores = maps.flatten(1).amax(dim=1)
-        else:
-            masked = maps.masked_fill(~valid.to(maps.device).bool(), -math.inf)
-            scores = masked.flatten(1).amax(dim=1).clamp(min=0.0)
+        cells = cell_scores(feats, self.bank, self.config.chunk_size)
+        maps = maps_from_cells(cells, size, self.extractor.cell_axes(size), self.config.blur_sigma)
+        if valid is not None:
+            inside = self.cell_mask(valid.to(cells.device), tuple(cells.shape[-2:]))
+            cells = cells.masked_fill(~inside, -math.inf)
+        scores = cells.flatten(1).amax(dim=1).clamp(min=0.0)
         return maps.float().cpu(), scores.float().cpu()
 
     # -- files -------------------------------------------------------------------------------

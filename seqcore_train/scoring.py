@@ -16,7 +16,14 @@ import torch.nn.functional as F
 from .distances import approx_sq_distances, pair_distances, sq_error_bound, sq_norms
 from .geometry import Axis, resample_to_axes
 
-__all__ = ["nn_distances", "anomaly_maps", "gaussian_blur", "gaussian_kernel_size"]
+__all__ = [
+    "nn_distances",
+    "cell_scores",
+    "maps_from_cells",
+    "anomaly_maps",
+    "gaussian_blur",
+    "gaussian_kernel_size",
+]
 
 
 @torch.no_grad()
@@ -79,6 +86,27 @@ def gaussian_blur(maps: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 @torch.no_grad()
+def cell_scores(features: torch.Tensor, bank: torch.Tensor, chunk_size: int = 2048) -> torch.Tensor:
+    """Features (B, C, h, w) -> (B, h, w) float32 distance of every cell to its nearest bank point."""
+    b, c, h, w = features.shape
+    patches = features.permute(0, 2, 3, 1).reshape(-1, c)
+    return nn_distances(patches, bank, chunk_size).view(b, h, w).float()
+
+
+def maps_from_cells(
+    scores: torch.Tensor,
+    image_size: tuple[int, int],
+    cell_axes: tuple[Axis, Axis],
+    blur_sigma: float = 2.0,
+) -> torch.Tensor:
+    """(B, h, w) cell scores -> (B, H, W) maps: each score placed at its cell's centre, bilinear
+    between centres, then blurred. `cell_axes` (from the feature extractor) says where cells sit,
+    so the map is not shifted against the image."""
+    maps = resample_to_axes(scores, cell_axes, (Axis(), Axis()), tuple(image_size))
+    return gaussian_blur(maps, blur_sigma)
+
+
+@torch.no_grad()
 def anomaly_maps(
     features: torch.Tensor,
     bank: torch.Tensor,
@@ -87,14 +115,7 @@ def anomaly_maps(
     blur_sigma: float = 2.0,
     chunk_size: int = 2048,
 ) -> torch.Tensor:
-    """Features (B, C, h, w) -> anomaly maps (B, H, W): 1-NN distances, placed by cell centre, blurred.
-
-    Each cell's distance is put at its receptive field's centre (`cell_axes`, from the feature
-    extractor) and pixels in between are interpolated bilinearly, so the map is not shifted.
-    """
-    b, c, h, w = features.shape
-    patches = features.permute(0, 2, 3, 1).reshape(-1, c)
-    dist = nn_distances(patches, bank, chunk_size).view(b, h, w).float()
-    pixels = (Axis(), Axis())
-    maps = resample_to_axes(dist, cell_axes, pixels, tuple(image_size))
-    return gaussian_blur(maps, blur_sigma)
+    """Features (B, C, h, w) -> anomaly maps (B, H, W): `cell_scores`, then `maps_from_cells`."""
+    return maps_from_cells(
+        cell_scores(features, bank, chunk_size), image_size, cell_axes, blur_sigma
+    )

@@ -258,13 +258,13 @@ def meld(
 
 def _scored(
     model: SeqPatchCore, dataset: Dataset, size, batch_size: int, description: str
-) -> Iterator[tuple[LoadedSample, np.ndarray]]:
+) -> Iterator[tuple[LoadedSample, np.ndarray, float]]:
     """(sample, anomaly map) for every record, batch by batch, with a progress bar."""
     progress = _progress(len(dataset), description)
     for samples in sample_batches(dataset, dataset.records, batch_size, size):
         images, valid = to_tensors(samples)
-        maps, _scores = model.predict(images, valid)
-        yield from zip(samples, maps.numpy(), strict=True)
+        maps, scores = model.predict(images, valid)
+        yield from zip(samples, maps.numpy(), scores.tolist(), strict=True)
         progress.update(len(samples))
     progress.close()
 
@@ -281,8 +281,8 @@ def calibrate(
     dataset = options.open(split)
     size = _model_image_size(model, options.image_size, dataset, str(model_path))
     evaluator = Evaluator(dataset.classes, None)
-    for sample, amap in _scored(model, dataset, size, options.batch_size, "calibrate"):
-        evaluator.update(sample, amap)
+    for sample, amap, score in _scored(model, dataset, size, options.batch_size, "calibrate"):
+        evaluator.update(sample, amap, score)
     if evaluator.hist.counts[1].sum() == 0:
         raise DataError(
             f"{', '.join(options.data)}: no defect pixels in split {split!r}; "
@@ -331,8 +331,8 @@ def evaluate(
     best: dict | None = None
     worst: dict | None = None
     started = time.perf_counter()
-    for sample, amap in _scored(model, dataset, size, options.batch_size, "evaluate"):
-        result = evaluator.update(sample, amap)
+    for sample, amap, score in _scored(model, dataset, size, options.batch_size, "evaluate"):
+        result = evaluator.update(sample, amap, score)
         panel = {
             "id": sample.record.sample_id,
             "image": sample.image,
@@ -433,20 +433,19 @@ def predict(
     size = _model_image_size(model, options.image_size, dataset, str(model_path))
     out = Path(out)
     rows = []
-    for sample, amap in _scored(model, dataset, size, options.batch_size, "predict"):
+    for sample, amap, score in _scored(model, dataset, size, options.batch_size, "predict"):
         stem = sample.record.sample_id.replace("/", "__")
         predicted = (amap >= threshold) & sample.valid
         write_png(out / f"{stem}_heatmap.png", heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold))
         write_png(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255)
         write_png(out / f"{stem}_overlay.png", overlay_rgb(sample.image, predicted))
         _write_raw_map(out / "maps" / f"{stem}.npy", amap, image_shape(sample.record.image))
-        score = float(amap[sample.valid].max()) if sample.valid.any() else 0.0
         rows.append(
             {
                 "id": sample.record.sample_id,
                 "image": str(sample.record.image),
-                "score": score,
-                "anomalous": score >= threshold,
+                "score": score,  # the image score: the largest cell distance, as PatchCore's
+                "anomalous": bool(predicted.any()),  # a pixel at or above the threshold
                 "anomalous_pixels": int(predicted.sum()),
             }
         )
