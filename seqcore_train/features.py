@@ -410,7 +410,7 @@ class FeatureExtractor(nn.Module):
 
     @torch.no_grad()
     def stage_maps(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The raw (unpooled) outputs of the chosen stages for normalised `images`."""
+        """The raw (unpooled) outputs of the chosen stages; `images` RGB in [0, 1], normalised here."""
         return self._run_stages(images)
 
     def _run_stages(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
