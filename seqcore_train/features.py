@@ -378,20 +378,17 @@ class FeatureExtractor(nn.Module):
         """How far each stage's effective receptive field sits from its geometric centre.
 
         Trained weights need not be symmetric: EfficientNet-Lite's stride-8 cells, for one, respond
-        most to pixels about 3.5 px before their geometric centre. This is measured once per
-        extractor as the centroid of |d cell / d pixel| for the central cell of noisy grey images,
+        most to pixels about 3.5 px before their geometric centre. `_known_lean` measures it once
+        per process and weights (the registry holds it for the default weights) as the centroid of |d cell / d pixel| for the central cell of noisy grey images,
         rounded to a quarter pixel so that rounding noise of another CPU cannot move it.
         """
-        if (size, size) not in self._axes:
-            with torch.no_grad():
-                self._run_stages(torch.zeros(1, 3, size, size, device=self.mean.device))
         generator = torch.Generator().manual_seed(0)
         noise = 0.5 + 0.05 * torch.randn(images, 3, size, size, generator=generator)
         noise = noise.to(self.mean.device).requires_grad_(True)
         coords = torch.arange(size, dtype=torch.float64)
         lean = {}
         with torch.enable_grad():
-            taken = self._run_stages(noise)
+            taken = self._run_stages(noise)  # also traces the geometric centres of this size
             for name, out in taken.items():
                 i, j = out.shape[-2] // 2, out.shape[-1] // 2
                 (grad,) = torch.autograd.grad(
