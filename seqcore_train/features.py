@@ -24,7 +24,8 @@ from torch import nn
 
 from .errors import BackboneUnavailable
 from .geometry import Axis, CellTracer, resample_to_axes
-from .model_defaults import POOL_KERNEL
+from .model_defaults import POOL_KERNEL, TILE_PIXELS
+from .tiling import plan_tiles, receptive_field, trace_size
 
 __all__ = [
     "BACKBONES",
@@ -48,6 +49,7 @@ class BackboneSpec:
     strides: dict[str, int]
     normalisation: Callable[[], tuple]  # () -> (mean, std) that the weights were trained on
     lean: dict[str, tuple[float, float]]  # stage -> receptive-field lean of the default weights
+    tileable: bool = True  # False when a layer sees the whole image (squeeze-excite): no tiling
 
     def input_normalisation(self) -> dict:
         mean, std = self.normalisation()
@@ -64,6 +66,7 @@ def register_backbone(
     strides: dict,
     normalisation,
     lean: dict | None = None,
+    tileable: bool = True,
 ):
     """Decorator: register `build(weights) -> [(step name, module), ...]` under `name`.
 
@@ -79,6 +82,7 @@ def register_backbone(
             dict(strides),
             normalisation,
             dict(lean or {}),
+            tileable,
         )
         return build
 
@@ -209,6 +213,7 @@ def _efficientnet_lite0(weights: str | None):
         for i, s in enumerate([2, 2, 4, 4, 8, 8, 8, 16, 16, 16, 16, 16, 16, 32, 32, 32, 32])
     },
     normalisation=_torchvision_normalisation("MobileNet_V3_Large_Weights"),
+    tileable=False,  # squeeze-excite pools the whole image
 )
 def _mobilenet_v3_large(weights: str | None):
     from torchvision.models import mobilenet_v3_large
@@ -288,6 +293,7 @@ class FeatureExtractor(nn.Module):
         layers=None,
         pool_kernel: int = POOL_KERNEL,
         weights=None,
+        tile: int | None | str = "auto",  # most pixels per backbone pass; None: whole images
     ):
         super().__init__()
         if backbone not in BACKBONES:
@@ -322,6 +328,10 @@ class FeatureExtractor(nn.Module):
         self._tracer = CellTracer(self.steps.modules())
         self._axes: dict[tuple[int, int], dict[str, tuple[Axis, Axis]]] = {}  # geometric
         self._lean: dict[str, tuple[float, float]] | None = None
+        self._tileable = spec.tileable
+        self._field: tuple[int, int] | None = None  # (receptive field px, total stride)
+        self._total_stride = spec.strides[self.step_names[-1]]
+        self.tile = (TILE_PIXELS if spec.tileable else None) if tile == "auto" else tile
         self.requires_grad_(False)
         self.eval()
 
@@ -350,10 +360,10 @@ class FeatureExtractor(nn.Module):
     def _stage_axes(self, size: tuple[int, int]) -> dict[str, tuple[Axis, Axis]]:
         """Per chosen stage, the cell centres: the receptive field's geometric centre for this
         size (which TF "same" padding moves with the size's parity) plus the weights' own lean."""
-        size = (int(size[0]), int(size[1]))
-        if size not in self._axes:
+        key = self._trace_key(size)
+        if key not in self._axes:
             with torch.no_grad():
-                self._run_stages(torch.zeros(1, 3, *size, device=self.mean.device))
+                self._run_stages(torch.zeros(1, 3, *key, device=self.mean.device))
         if self._lean is None:
             self._lean = self._known_lean()
         return {
@@ -361,7 +371,7 @@ class FeatureExtractor(nn.Module):
                 Axis(axis.step, axis.offset + lean)
                 for axis, lean in zip(axes, self._lean[name], strict=True)
             )
-            for name, axes in self._axes[size].items()
+            for name, axes in self._axes[key].items()
         }
 
     def _known_lean(self) -> dict[str, tuple[float, float]]:
@@ -396,7 +406,7 @@ class FeatureExtractor(nn.Module):
                 )
                 weight = grad.abs().sum(dim=(0, 1)).double().cpu()
                 total = weight.sum().clamp(min=1e-30)
-                rows, cols = self._axes[(size, size)][name]
+                rows, cols = self._axes[self._trace_key((size, size))][name]
                 centroid_y = float((weight.sum(1) * coords).sum() / total)
                 centroid_x = float((weight.sum(0) * coords).sum() / total)
                 lean[name] = (
@@ -410,13 +420,74 @@ class FeatureExtractor(nn.Module):
         """The raw (unpooled) outputs of the chosen stages; `images` RGB in [0, 1], normalised here."""
         return self._run_stages(images)
 
+    # -- tiles ---------------------------------------------------------------------------------
+    @property
+    def tile(self) -> int | None:
+        """Most pixels a backbone pass may see (None: whole images, any size), see tiling.py.
+
+        A batch whose images fit goes through whole; otherwise each image goes alone, in tiles.
+        """
+        return self._tile
+
+    @tile.setter
+    def tile(self, value: int | None) -> None:
+        if value is not None and int(value) < 1:
+            raise ValueError(f"tile size must be >= 1 pixel, got {value}")
+        if value is not None and not self._tileable:
+            raise BackboneUnavailable(
+                f"{self.backbone_name} cannot be tiled: its squeeze-excite layers see the whole "
+                "image; use whole images (no tile size)"
+            )
+        self._tile = None if value is None else int(value)
+
+    def field(self) -> tuple[int, int]:
+        """(receptive field in pixels, total stride) of the steps that run (measured once)."""
+        if self._field is None:
+            self._field = receptive_field(self.steps.modules(), self._run_untiled)
+        return self._field
+
+    def halo(self) -> int:
+        """Pixels a tile reads beyond its core: half the receptive field plus a cell."""
+        field, stride = self.field()
+        return field // 2 + stride
+
+    def _trace_key(self, size) -> tuple[int, int]:
+        """Image sizes with equal cell centres share one traced entry (see tiling.trace_size)."""
+        return tuple(trace_size(int(n), self._total_stride) for n in size)
+
     def _run_stages(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"images must be (B, 3, H, W), got shape {tuple(images.shape)}")
-        size = tuple(images.shape[-2:])
-        tracing = size not in self._axes
+        height, width = images.shape[-2:]
+        if (
+            self._tile is None
+            or torch.is_grad_enabled()
+            or len(images) * height * width <= self._tile
+        ):
+            return self._run_untiled(images)
+        rows, cols = plan_tiles(height, width, self._tile, self.halo(), self._total_stride)
+        spec = BACKBONES[self.backbone_name]
+        out: dict[str, torch.Tensor] = {}
+        # One image at a time: activations of a tile of one image are what memory has to hold.
+        for i in range(len(images)):
+            for r in rows:
+                for c in cols:
+                    tile = images[i : i + 1, :, r.start : r.stop, c.start : c.stop]
+                    for name, x in self._run_untiled(tile).items():
+                        s = spec.strides[name]
+                        if name not in out:
+                            cells = (-(-height // s), -(-width // s))
+                            out[name] = x.new_empty(len(images), x.shape[1], *cells)
+                        h, w = out[name].shape[-2:]
+                        (tr, ir), (tc, ic) = r.cells(s, h), c.cells(s, w)
+                        out[name][i : i + 1, :, ir, ic] = x[..., tr, tc]
+        return out
+
+    def _run_untiled(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        key = self._trace_key(images.shape[-2:])  # sizes with the same centres share an entry
+        tracing = key not in self._axes
         if tracing:
-            self._tracer.start(size)
+            self._tracer.start(tuple(images.shape[-2:]))
             axes = {}
         x = (images.to(self.mean.dtype) - self.mean) / self.std
         taken = {}
@@ -432,7 +503,7 @@ class FeatureExtractor(nn.Module):
         if tracing:
             if len(self._axes) >= 32:  # a few image sizes are usual; never grow without bound
                 self._axes.pop(next(iter(self._axes)))
-            self._axes[size] = axes
+            self._axes[key] = axes
         return taken
 
     @torch.no_grad()

@@ -1,4 +1,4 @@
-"""Default feature pooling and map blur, importable without torch (the CLI shows them in --help).
+"""Default feature pooling, map blur and tile size, importable without torch (the CLI shows them in --help).
 
 The defaults are PatchCore's: on textures they score about 3 pixel-AUROC points above the paper's
 choice (BENCHMARKS.md, accuracy). The paper chose kernel 2 and sigma 2 for its plate images, where
@@ -9,3 +9,8 @@ POOL_KERNEL = 3
 BLUR_SIGMA = 4.0
 PAPER_POOL_KERNEL = 2
 PAPER_BLUR_SIGMA = 2.0
+
+# A batch of more pixels than this goes through the backbone one image and one tile at a time, with
+# the same features (tiling.py); Lite0 holds about 320 bytes of activations per pixel, so a pass
+# stays near 0.65 GB. A 2448 x 2050 sensor image becomes three strips; 512^2 batches are untouched.
+TILE_PIXELS = 2_000_000

@@ -92,7 +92,7 @@ def test_map_peak_lies_on_the_anomaly(tmp_path_factory, backbone, weights, pool_
 
 def _geometric(extractor, size):
     extractor.cell_axes(size)
-    rows, cols = extractor._axes[size][extractor.finest]
+    rows, cols = extractor._axes[extractor._trace_key(size)][extractor.finest]
     return rows.step, rows.offset, cols.step, cols.offset
 
 
