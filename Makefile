@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.seqcore-setup
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 BPY    ?= bpy==5.0.1
 
-.PHONY: setup test test-fast lint format demo addon bench bench-accuracy bench-env clean
+.PHONY: setup test test-fast test-blender-lts lint format demo addon addon-wheel bench bench-accuracy bench-env clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,26 @@ demo: setup
 addon:
 	$(PYTHON) blender_addon/build_zip.py --out dist
 
+# Rewrite blender_addon/wheels/ (shared_schemas as a wheel) after changing shared_schemas, before
+# `blender -c extension build` (a test fails while the committed wheel is stale).
+addon-wheel:
+	$(PYTHON) blender_addon/build_zip.py --wheel-only
+
+# Blender 4.2 LTS: the bpy-marked add-on tests against the newest 4.2 bpy wheel, in their own
+# environment (.venv-lts, ignored by git). numpy<2 as Blender 4.2 bundles it; the tests read with scipy, imageio.
+LTS_VENV  ?= .venv-lts
+LTS_BPY   ?= bpy==4.2.23
+LTS_STAMP := $(LTS_VENV)/.seqcore-lts-setup
+
+$(LTS_STAMP): shared_schemas/pyproject.toml blender_addon/pyproject.toml
+	@test -x $(LTS_VENV)/bin/python || $(PYTHON) -m venv $(LTS_VENV)
+	$(LTS_VENV)/bin/python -m pip install -q $(LTS_BPY) 'numpy<2' scipy==1.17.1 'imageio>=2.31' pytest
+	$(LTS_VENV)/bin/python -m pip install -q -e ./shared_schemas -e ./blender_addon
+	@touch $@
+
+test-blender-lts: $(LTS_STAMP)
+	$(LTS_VENV)/bin/python -m pytest -m blender tests/blender_addon
+
 bench: setup
 	$(BIN)/python bench/render_bench.py --images 3
 	$(BIN)/python bench/coreset.py all
@@ -63,4 +83,4 @@ bench-accuracy: setup bench-env
 	$(BENCH_VENV)/bin/python bench/accuracy.py $(ACCURACY_ARGS)
 
 clean:
-	rm -rf build dist demo_out bench/out
+	rm -rf build dist demo_out bench/out $(LTS_VENV)

@@ -26,6 +26,9 @@ def register():
 def unregister():
     import bpy
 
+    from .operators import cancel_all_jobs
+
+    cancel_all_jobs()  # no background render outlives the add-on
     if hasattr(bpy.types.Scene, "seqcore"):
         del bpy.types.Scene.seqcore
     for module in reversed(_modules()):

@@ -1,8 +1,6 @@
-"""The dataset contract: the vendored copy inside the installed extension, else the repository's package."""
+"""The dataset contract. Installed as an extension it comes from the bundled wheel (manifest `wheels`),
+which Blender installs into the extension's site-packages; in a checkout, from the repository."""
 
-try:  # installed extension zip: shared_schemas is bundled as a subpackage
-    from ._vendor import shared_schemas as schemas
-except ImportError:  # repository checkout / editable install
-    import shared_schemas as schemas
+import shared_schemas as schemas
 
 __all__ = ["schemas"]

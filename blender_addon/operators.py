@@ -1,4 +1,5 @@
-"""Operators: build the inspection scene, add a water stain, render a dataset (modal, cancellable).
+"""Operators: build the inspection scene, add a water stain, render a dataset (in a background
+Blender, polled by a modal operator: the interface stays responsive, Esc cancels).
 
 Each reports the add-on's own errors (`SeqCoreAddonError`) as one line and cancels; any other exception
 is a bug and keeps its traceback.
@@ -10,12 +11,17 @@ from pathlib import Path
 
 import bpy
 
+from .background_render import BackgroundRender, JobState
 from .core.errors import SeqCoreAddonError
+from .core.output_folder import resolve_output_folder
+from .core.render_lock import RenderLock, RenderLockError, lock_holder
+from .core.render_options import RenderOptions, to_settings
+from .device_prefs import device_preferences_kept
 from .preferences import get_preferences
 from .properties import (
     NO_PRESET,
-    dataset_settings,
     defect_preview_spec,
+    render_options,
     scene_spec,
     stain_params,
 )
@@ -27,7 +33,10 @@ __all__ = [
     "SEQCORE_OT_build_scene",
     "SEQCORE_OT_preview_defects",
     "SEQCORE_OT_render_dataset",
+    "cancel_all_jobs",
     "classes",
+    "output_folder",
+    "running_jobs",
 ]
 
 
@@ -97,82 +106,136 @@ class SEQCORE_OT_add_water_stain(bpy.types.Operator):
         return {"FINISHED"}
 
 
+def _user_directory() -> Path:
+    """The extension's own user folder (kept across updates); a checkout's add-on gets a datafiles one."""
+    try:
+        return Path(bpy.utils.extension_path_user(__package__, path="datasets"))
+    except ValueError:  # registered from a checkout as a legacy add-on, not an extension
+        return Path(bpy.utils.user_resource("DATAFILES", path="seqcore/datasets"))
+
+
+def output_folder(context) -> Path:
+    """The panel's folder, else the preferences' default; relative ones as `resolve_output_folder`."""
+    folder = context.scene.seqcore.output_dir or get_preferences(context).default_output
+    return resolve_output_folder(folder, bpy.data.filepath, _user_directory())
+
+
+_JOBS: dict[Path, BackgroundRender] = {}  # background renders of this Blender session, by folder
+
+
+def running_jobs() -> dict[Path, JobState]:
+    """Folder -> progress of each background render still running (the panel draws them)."""
+    return {out: job.poll() for out, job in _JOBS.items() if job.process.poll() is None}
+
+
+def cancel_all_jobs() -> None:
+    """On unregister: no background Blender outlives the add-on."""
+    for job in _JOBS.values():
+        job.cancel()
+    _JOBS.clear()
+
+
+def _refuse_if_running(out: Path) -> None:
+    if out in running_jobs():
+        raise RenderLockError(
+            f"{out} is already being rendered by this Blender; Esc cancels it", None
+        )
+    holder = lock_holder(out)
+    if holder is not None:
+        raise RenderLockError(f"{out} is already being rendered by {holder.describe()}", holder)
+
+
 class SEQCORE_OT_render_dataset(bpy.types.Operator):
-    """Render a dataset with the SeqCore dataset settings (resumes an existing folder; Esc cancels)"""
+    """Render a dataset with the SeqCore dataset settings in a background Blender (resumes an
+    existing folder; Esc cancels)"""
 
     bl_idname = "seqcore.render_dataset"
     bl_label = "Render Dataset"
 
     _timer = None
-    _steps = None
+    _job: BackgroundRender | None = None
 
-    def _start(self, context):
-        settings = context.scene.seqcore
-        prefs = get_preferences(context)
-        out = Path(bpy.path.abspath(settings.output_dir or prefs.default_output))
+    def _prepare(self, context) -> tuple[RenderOptions, Path]:
+        options = render_options(context.scene.seqcore)
+        to_settings(options)  # conflicting settings: one line now, not from the background
+        out = output_folder(context)
+        _refuse_if_running(out)
+        return options, out
+
+    def execute(self, context):  # scripted (bpy.ops...()): render here and now, blocking
         from .scene.dataset_render import render_dataset
 
-        self._out = out
-        self._steps = render_dataset(
-            dataset_settings(settings), out, device=prefs.device, scene=context.scene
-        )
-
-    def _step(self, context) -> bool:
-        """Render one sample; False when the dataset is complete."""
-        progress = next(self._steps, None)
-        if progress is None:
-            return False
-        self._done, self._total = progress.done, progress.total
-        state = "skipped" if progress.skipped else f"{progress.seconds:.1f} s"
-        self.report({"INFO"}, f"[{progress.done}/{progress.total}] {progress.sample_id} {state}")
-        return True
-
-    def execute(self, context):  # headless / scripted: render everything now
+        device = get_preferences(context).device
         try:
-            self._start(context)
-            while self._step(context):
-                pass
+            options, out = self._prepare(context)
+            with RenderLock(out), device_preferences_kept():
+                steps = render_dataset(
+                    to_settings(options), out, device=device, scene=context.scene
+                )
+                for progress in steps:
+                    state = "skipped" if progress.skipped else f"{progress.seconds:.1f} s"
+                    self.report(
+                        {"INFO"}, f"[{progress.done}/{progress.total}] {progress.sample_id} {state}"
+                    )
         except SeqCoreAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        self.report({"INFO"}, f"Dataset ready: {self._out}")
+        self.report({"INFO"}, f"Dataset ready: {out}")
         return {"FINISHED"}
 
-    def invoke(self, context, event):
+    def invoke(self, context, event):  # the sidebar button: a background Blender renders
+        if context.window is None:  # `blender -b` scripts: no window to poll from
+            return self.execute(context)
         try:
-            self._start(context)
-        except SeqCoreAddonError as exc:
+            options, out = self._prepare(context)
+            job = BackgroundRender(
+                options, out, get_preferences(context).device, bpy.app.binary_path
+            )
+        except (SeqCoreAddonError, OSError) as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
+        self._job = _JOBS[out] = job
         wm = context.window_manager
-        self._done, self._total = 0, 1
         wm.progress_begin(0, 100)
-        self._timer = wm.event_timer_add(0.05, window=context.window)
+        self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
+        self._status(context, f"SeqCore: rendering into {out} (starting)... Esc cancels")
         return {"RUNNING_MODAL"}
 
     def modal(self, context, event):
-        if event.type in {"ESC", "RIGHTMOUSE"}:
+        job = self._job
+        if event.type == "ESC" and event.value == "PRESS":
+            job.cancel()
+            state = job.poll()
             self._finish(context)
-            self.report({"WARNING"}, "Render cancelled; Render Dataset again resumes it")
+            self.report(
+                {"WARNING"},
+                f"Render cancelled after {state.done} of {state.total or '?'} samples; "
+                "Render Dataset again resumes it",
+            )
             return {"CANCELLED"}
-        if event.type != "TIMER":
+        if event.type != "TIMER":  # any timer's tick polls: cheap, and never blocks
             return {"PASS_THROUGH"}
-        try:
-            more = self._step(context)
-        except SeqCoreAddonError as exc:
-            self._finish(context)
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        except BaseException:  # a bug: stop the timer and progress bar, keep the traceback
-            self._finish(context)
-            raise
-        context.window_manager.progress_update(int(100 * self._done / max(self._total, 1)))
-        if more:
-            return {"RUNNING_MODAL"}
+        state = job.poll()
+        if state.total:
+            context.window_manager.progress_update(int(100 * state.done / state.total))
+        self._status(context, f"SeqCore {state.last or 'starting Blender...'}  (Esc cancels)")
+        if state.running:
+            return {"PASS_THROUGH"}
         self._finish(context)
-        self.report({"INFO"}, f"Dataset ready: {self._out}")
-        return {"FINISHED"}
+        if state.returncode == 0:
+            self.report({"INFO"}, f"Dataset ready: {job.out}")
+            return {"FINISHED"}
+        self.report({"ERROR"}, state.error or f"background render failed (exit {state.returncode})")
+        return {"CANCELLED"}
+
+    @staticmethod
+    def _status(context, text: str | None) -> None:
+        if context.workspace is not None:
+            context.workspace.status_text_set(text)
+        for area in context.screen.areas if context.screen else ():
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
 
     def _finish(self, context):
         wm = context.window_manager
@@ -180,8 +243,8 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
             wm.event_timer_remove(self._timer)
             self._timer = None
         wm.progress_end()
-        if self._steps is not None:
-            self._steps.close()
+        self._status(context, None)
+        _JOBS.pop(self._job.out, None)
 
 
 classes = (

@@ -19,12 +19,15 @@ class SEQCORE_AP_preferences(bpy.types.AddonPreferences):
         name="Default Output Folder",
         subtype="DIR_PATH",
         default="//seqcore_dataset",
-        description="Where Render Dataset writes when the panel's folder is empty",
+        description="Where Render Dataset writes when the panel's folder is empty; relative "
+        "folders are next to the saved .blend file, else in the extension's user folder",
     )
     device: EnumProperty(
         name="Device",
         items=enum_items(DEVICES),
         default=DEVICES[0],
+        description="Render device of Render Dataset; choosing GPU never changes Blender's own "
+        "Cycles device preferences",
     )
 
     def draw(self, context):

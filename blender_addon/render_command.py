@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 from .core.errors import RenderSetupError, SeqCoreAddonError
+from .core.render_lock import RenderLock
+from .core.render_log import render_status_filtered
 from .core.render_options import parse_args
 from .core.render_plan import Shard, merge_shards
 
-__all__ = ["main"]
+__all__ = ["main", "render_to_stdout", "run_reporting_errors"]
 
 
 def _merge(args: argparse.Namespace, shard: Shard) -> int:
@@ -34,16 +36,24 @@ def _shard_count(out: Path) -> int:
     return int(counts.pop())
 
 
-def _render(args: argparse.Namespace, shard: Shard) -> int:
+def render_to_stdout(settings, out: Path, shard: Shard, device: str) -> int:
+    """Render with one progress line per sample on stdout (the sidebar's background job reads them)."""
+    from .device_prefs import device_preferences_kept
     from .scene.dataset_render import render_dataset  # needs bpy
 
-    for progress in render_dataset(args.settings, args.out, shard, args.device):
-        state = "skipped (already rendered)" if progress.skipped else f"{progress.seconds:.1f} s"
-        width = len(str(progress.total))
-        print(
-            f"[{progress.done:>{width}}/{progress.total}] {progress.sample_id}  {state}", flush=True
-        )
-    print(f"dataset ready: {args.out}", flush=True)
+    # one run per folder and shard; Blender's "Fra:" status lines hidden: one line per sample
+    lock = RenderLock(out, shard.index, shard.count)
+    with lock, device_preferences_kept(), render_status_filtered():
+        for progress in render_dataset(settings, out, shard, device):
+            state = (
+                "skipped (already rendered)" if progress.skipped else f"{progress.seconds:.1f} s"
+            )
+            width = len(str(progress.total))
+            print(
+                f"[{progress.done:>{width}}/{progress.total}] {progress.sample_id}  {state}",
+                flush=True,
+            )
+    print(f"dataset ready: {out}", flush=True)
     return 0
 
 
@@ -51,9 +61,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:  # blender -b -P render.py -- ARGS passes Blender's own arguments too
         argv = sys.argv[sys.argv.index("--") + 1 :] if "--" in sys.argv else sys.argv[1:]
     args = parse_args(argv)
-    try:
+
+    def run() -> int:
         shard = Shard.parse(args.shard)
-        return _merge(args, shard) if args.merge else _render(args, shard)
+        if args.merge:
+            return _merge(args, shard)
+        return render_to_stdout(args.settings, args.out, shard, args.device)
+
+    return run_reporting_errors(run)
+
+
+def run_reporting_errors(run) -> int:
+    """`run()`'s exit status; the add-on's errors as one line on stderr and status 1."""
+    try:
+        return run()
     except KeyboardInterrupt:
         print("render.py: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

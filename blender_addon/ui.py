@@ -5,6 +5,7 @@ from __future__ import annotations
 import bpy
 
 from .core.defects import SIZE_FIELDS
+from .operators import running_jobs
 
 __all__ = ["classes"]
 
@@ -69,6 +70,11 @@ class VIEW3D_PT_seqcore_dataset(_SeqCorePanel, bpy.types.Panel):
         col.prop(s, "split")
         col.prop(s, "preset")  # defects and impurities: see their panel
         col.operator("seqcore.render_dataset", icon="RENDER_ANIMATION")
+        for out, state in running_jobs().items():  # background renders (operators.py)
+            box = col.box()
+            box.label(text=f"Rendering {out.name} (Esc cancels)", icon="TIME")
+            text = state.last or "starting Blender..."
+            box.progress(factor=state.done / state.total if state.total else 0.0, text=text)
 
 
 class VIEW3D_PT_seqcore_defects(_SeqCorePanel, bpy.types.Panel):

@@ -54,16 +54,42 @@ def test_operators_run_headless(fresh_bpy, tmp_path):
     assert not hasattr(fresh_bpy.types.Scene, "seqcore")
 
 
-def test_extension_zip_installs_enables_and_runs(tmp_path):
+def _blender_build(out: Path) -> Path:
+    """`blender -c extension build`: blender_ext.py from the installed bpy wheel."""
+    import importlib.util
+
+    bpy_dir = Path(importlib.util.find_spec("bpy").origin).parent
+    tool = next(bpy_dir.glob("*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    out.mkdir(parents=True)
+    zip_path = out / "seqcore.zip"
+    args = [
+        "build",
+        "--source-dir",
+        str(REPO / "blender_addon"),
+        "--output-filepath",
+        str(zip_path),
+    ]
+    subprocess.run([sys.executable, str(tool), *args], check=True, capture_output=True, timeout=120)
+    return zip_path
+
+
+@pytest.mark.parametrize("builder", ["make addon", "blender -c extension build"])
+def test_extension_zip_installs_enables_and_runs(tmp_path, builder):
     from blender_addon.build_zip import build_zip
 
-    zip_path = build_zip(tmp_path / "dist")
+    build = build_zip if builder == "make addon" else _blender_build
+    zip_path = build(tmp_path / "dist")
     script = tmp_path / "install.py"
     script.write_text(
         textwrap.dedent(
             f"""
             import json, sys
             import bpy
+            # hide the checkout's editable shared_schemas: the extension must bring its own
+            sys.meta_path[:] = [
+                f for f in sys.meta_path
+                if "seqcore_shared_schemas" not in getattr(f, "__module__", "")]
+            assert "shared_schemas" not in sys.modules
             result = bpy.ops.extensions.package_install_files(
                 filepath={str(zip_path)!r}, repo="user_default", enable_on_install=True)
             assert result == {{"FINISHED"}}, result
@@ -71,8 +97,14 @@ def test_extension_zip_installs_enables_and_runs(tmp_path):
             sys.path.insert(0, {str(Path(__file__).parent)!r})
             from test_addon_operators import _run_operators
             info = _run_operators(bpy, __import__("pathlib").Path({str(tmp_path / "ds")!r}))
-            vendored = [m for m in sys.modules if m.endswith("_vendor.shared_schemas")]
-            print("RESULT " + json.dumps({{"enabled": enabled, "vendored": vendored, **info}}))
+            import shared_schemas
+            schemas = shared_schemas.__file__
+            from bl_ext.user_default.seqcore.operators import output_folder
+            bpy.context.scene.seqcore.output_dir = ""  # the default, with no saved .blend
+            default = str(output_folder(bpy.context))
+            user = bpy.utils.extension_path_user("bl_ext.user_default.seqcore")
+            print("RESULT " + json.dumps({{
+                "enabled": enabled, "schemas": schemas, "default": default, "user": user, **info}}))
             """
         )
     )
@@ -90,7 +122,14 @@ def test_extension_zip_installs_enables_and_runs(tmp_path):
     line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
     result = json.loads(line[len("RESULT ") :])
     assert "bl_ext.user_default.seqcore" in result["enabled"]
-    assert result["vendored"] == ["bl_ext.user_default.seqcore._vendor.shared_schemas"]
+    # shared_schemas comes from the bundled wheel, installed into the extensions' site-packages
+    site = tmp_path / "home" / ".config" / "blender"
+    assert Path(result["schemas"]).is_relative_to(site), result["schemas"]
+    assert "site-packages" in Path(result["schemas"]).parts
+    # without a saved .blend, the default folder is under the extension's user directory
+    assert Path(result["default"]).is_relative_to(result["user"]) and result["user"].startswith(
+        str(site)
+    )
     assert len(load_manifest(tmp_path / "ds").samples) == 2
 
 

@@ -17,7 +17,7 @@ ALLOWED = {  # layer -> the add-on layers its modules may import
     "nodes": {"core", "nodes"},
     "scene": {"core", "nodes", "scene", "_schemas"},
 }
-WITHOUT_BPY_AT_IMPORT = ("render", "render_command", "build_zip")
+WITHOUT_BPY_AT_IMPORT = ("render", "render_command", "build_zip", "background_render")
 
 
 def _modules():
