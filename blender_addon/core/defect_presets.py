@@ -4,6 +4,11 @@ A preset is a fixed cycle of plate plans, so a dataset of a given size holds a k
 images, defect images (some with impurities, some with an impurity right beside a defect: the
 prediction-leakage case) and impurity-only images; the cycle lists every class, so every full cycle
 contains each one. Shapes and positions are still drawn from the plate's seeded generator.
+
+The target-* presets render the "target" domain (core.target_domain), the stand-in for the paper's
+real photographs: target-train holds nominal plates only, which, like real plates, carry water stains
+and other impurities but no defects; target-val and target-test place defects and impurities exactly
+as demo-val and demo-test do. Two cycles of the test preset hold each defect class six times.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .vocabulary import DEFECT_CLASSES, IMPURITY_CLASSES, PRESETS
 __all__ = [
     "PlatePlan",
     "PresetInfo",
+    "class_counts",
     "plan_instances",
     "preset_info",
     "preset_plan",
@@ -52,6 +58,7 @@ class PresetInfo:
     split: str
     count: int  # default number of plates: two full cycles
     cycle: tuple  # PlatePlan per plate, repeated
+    domain: str = "synthetic"  # the render domain the preset implies unless one is given
 
 
 def _p(*classes: str, stain: bool = False, beside: bool = False) -> PlatePlan:
@@ -77,9 +84,23 @@ _VAL_CYCLE = (
     _p("fingerprint", "sticker"),
     _p("scratch", "dent", "fingerprint", stain=True, beside=True),
 )
+# nominal: what a real defect-free plate shows (mostly water stains, now and then another impurity)
+_NOMINAL_CYCLE = (
+    _p(stain=True),
+    _p(),
+    _p("fingerprint", stain=True),
+    _p(stain=True),
+    _p("sticker", stain=True),
+    _p(stain=True),
+)
 _PRESETS = {
     "demo-val": PresetInfo("demo-val", "val", 2 * len(_VAL_CYCLE), _VAL_CYCLE),
     "demo-test": PresetInfo("demo-test", "test", 2 * len(_TEST_CYCLE), _TEST_CYCLE),
+    "target-train": PresetInfo(
+        "target-train", "train", 2 * len(_NOMINAL_CYCLE), _NOMINAL_CYCLE, "target"
+    ),
+    "target-val": PresetInfo("target-val", "val", 2 * len(_VAL_CYCLE), _VAL_CYCLE, "target"),
+    "target-test": PresetInfo("target-test", "test", 2 * len(_TEST_CYCLE), _TEST_CYCLE, "target"),
 }
 
 
@@ -93,6 +114,17 @@ def preset_plan(name: str, plate: int) -> PlatePlan:
     """The plan of plate `plate` (0-based) of preset `name`."""
     cycle = preset_info(name).cycle
     return cycle[plate % len(cycle)]
+
+
+def class_counts(name: str, count: int | None = None) -> dict[str, int]:
+    """Instances of each defect and impurity class over `count` plates (default: the preset's)."""
+    info = preset_info(name)
+    count = info.count if count is None else count
+    counts = dict.fromkeys(DEFECT_CLASSES + IMPURITY_CLASSES, 0)
+    for plate in range(count):
+        for c in preset_plan(name, plate).classes:
+            counts[c] += 1
+    return counts
 
 
 def plan_instances(

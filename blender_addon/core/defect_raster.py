@@ -267,7 +267,22 @@ def _raster_dent(p: DentParams, x, y) -> dict:
     return out
 
 
-def _raster_fingerprint(p: FingerprintParams, x, y) -> dict:
+def _ridge_filter(rho: np.ndarray, spacing_mm: float, x, y, pixel_mm: float) -> np.ndarray:
+    """How much of the ridge pattern cos(2 pi rho / spacing) an image of `pixel_mm` pixels can show.
+
+    The local ridge period is spacing / |grad rho| (warps and the whorl shorten it). Ridges of 2-4
+    image pixels per period alias into false whorls and moire and make a faint film look like a
+    print (issue 11: 0.4-0.55 mm ridges at 0.13 mm/px), so they fade out between 6 and 3 pixels per
+    period, leaving the smudge (the pattern's mean); the pure cosine has no harmonics that could alias.
+    """
+    if min(rho.shape) < 2:
+        return np.ones_like(rho)
+    gy, gx = np.gradient(rho, y[1, 0] - y[0, 0], x[0, 1] - x[0, 0])
+    period = spacing_mm / np.maximum(np.hypot(gx, gy), 1e-9)
+    return _smoothstep(3.0 * pixel_mm, 6.0 * pixel_mm, period)
+
+
+def _raster_fingerprint(p: FingerprintParams, x, y, pixel_mm: float = 0.0) -> dict:
     u, v = _local(p, x, y)
     a = p.size_mm / 2
     b = a * p.aspect
@@ -283,7 +298,8 @@ def _raster_fingerprint(p: FingerprintParams, x, y) -> dict:
         rho = rho + wave_rng.uniform(0.2, 0.6) * np.sin(
             k * (np.cos(direction) * u + np.sin(direction) * v) + phi
         )
-    ridge = (0.5 + 0.5 * np.cos(2 * np.pi * rho / p.ridge_spacing_mm)) ** 1.5
+    detail = _ridge_filter(rho, p.ridge_spacing_mm, x, y, pixel_mm)
+    ridge = 0.5 + 0.5 * detail * np.cos(2 * np.pi * rho / p.ridge_spacing_mm)
     patch = np.zeros_like(u)
     for _ in range(4):
         k = 2 * np.pi / wave_rng.uniform(2.0, 6.0)
@@ -379,6 +395,7 @@ def rasterize(
     px_per_mm: float,
     margin_mm: float = 0.5,
     min_mask_mm: float | None = None,
+    image_px_per_mm: float | None = None,
 ) -> SurfaceLayer:
     """The surface layer of `instances` over `view_rect_mm` (x0, y0, x1, y1) plus `margin_mm`.
 
@@ -387,6 +404,9 @@ def rasterize(
 
     Heights and roughness changes add up; albedo composites in list order (later on top);
     where supports overlap the later instance owns the pixel in `instance`.
+
+    `image_px_per_mm` is the rendered image's resolution (default: the layer's): fingerprint ridges
+    finer than about 3-6 image pixels per period fade out, so they cannot alias.
     """
     vx0, vy0, vx1, vy1 = (float(v) for v in view_rect_mm)
     if not (vx1 > vx0 and vy1 > vy0 and px_per_mm > 0):
@@ -415,6 +435,8 @@ def rasterize(
         gx, gy = np.meshgrid(xs[c0:c1], ys[r0:r1])
         if isinstance(spec.params, ScratchParams):
             part = _raster_scratch(spec.params, gx, gy, min_mask_mm)
+        elif isinstance(spec.params, FingerprintParams):
+            part = _raster_fingerprint(spec.params, gx, gy, 1.0 / (image_px_per_mm or px_per_mm))
         else:
             part = _RASTER[type(spec.params)](spec.params, gx, gy)
         window = (slice(r0, r1), slice(c0, c1))

@@ -6,7 +6,10 @@ render.py's command line (`parse_args`) and the sidebar (`properties.render_opti
 - a preset fixes every plate's defects, impurities and water stains, so each plate renders once: the
   variant defaults to `stained`, and `paired` is refused;
 - unless given, a preset also sets 1-3 defects per image, all impurities, and (an option left unset,
-  which only the command line can do) its split and plate count.
+  which only the command line can do) its split, plate count and domain (target-* presets: target).
+
+A resolution preset (`core.resolution_presets`) sets image size and view width unless given. render.py
+takes `--preset` twice at most: one content preset and one resolution preset.
 """
 
 from __future__ import annotations
@@ -19,16 +22,23 @@ from .defect_options import parse_class_list, parse_range, parse_size
 from .defect_presets import preset_info
 from .defects import DefectSettings
 from .errors import SettingsError
+from .resolution_presets import DEFAULT_RESOLUTION_PRESET, resolution_preset
 from .sample_spec import DatasetSettings, default_resolution
 from .vocabulary import (
+    BIT_DEPTHS,
+    DEFAULT_DOMAIN,
     DEFAULT_LIGHT,
+    DEFAULT_LIGHT_MODE,
     DEFAULT_SPLIT,
     DEFECT_CLASSES,
     DEVICES,
+    DOMAINS,
     IMPURITIES,
+    LIGHT_MODES,
     LIGHTS,
     PLACEMENTS,
     PRESETS,
+    RESOLUTION_PRESETS,
     SPLITS,
     VARIANTS,
     WATER_STAIN,
@@ -37,6 +47,7 @@ from .vocabulary import (
 __all__ = ["RenderOptions", "parse_args", "to_settings"]
 
 DEFAULT_COUNT = 8
+DEFAULT_VIEW_WIDTH_MM = 40.0
 PRESET_DEFECTS = (1, 3)  # defects per image of a preset's plates, unless given
 
 
@@ -46,12 +57,12 @@ class RenderOptions:
 
     count: int | None = None
     seed: int = 0
-    resolution: tuple[int, int] | None = None  # None: 306 x 256, the sensor's aspect
+    resolution: tuple[int, int] | None = None  # None: the resolution preset's, else 306 x 256
     samples: int = 16
     variant: str | None = None
     lights: tuple[str, ...] = ()  # mixed over the dataset; repeats dropped, empty: the default
     split: str | None = None
-    view_width_mm: float = 40.0
+    view_width_mm: float | None = None  # None: the resolution preset's, else 40 mm
     grid: tuple[int, int] = (1, 1)
     defect_count: tuple[int, int] | None = None  # defects per image; None: no defects
     defect_classes: tuple[str, ...] = DEFECT_CLASSES
@@ -60,7 +71,12 @@ class RenderOptions:
     placement: str = "random"
     sizes: tuple = ()  # (DefectSettings size field, (min, max)) pairs
     denoise: bool = False
-    preset: str = ""
+    preset: str = ""  # content preset (core.defect_presets)
+    resolution_preset: str = ""  # core.resolution_presets
+    domain: str | None = None  # None: the content preset's, else synthetic
+    light_mode: str = DEFAULT_LIGHT_MODE
+    bit_depth: int = 8
+    stain_rim_roughness: float = 0.0  # 0: stains change reflectance only (Algorithm 1)
 
 
 def to_settings(options: RenderOptions) -> DatasetSettings:
@@ -90,21 +106,46 @@ def to_settings(options: RenderOptions) -> DatasetSettings:
             placement=options.placement,
         )
     count = options.count if options.count is not None else (info.count if info else DEFAULT_COUNT)
+    sized = resolution_preset(options.resolution_preset) if options.resolution_preset else None
+    resolution = options.resolution or (sized.resolution if sized else default_resolution())
+    view_width_mm = options.view_width_mm or (
+        sized.view_width_mm if sized else DEFAULT_VIEW_WIDTH_MM
+    )
     return DatasetSettings(
         count=count,
         seed=options.seed,
-        resolution=tuple(options.resolution) if options.resolution else default_resolution(),
+        resolution=tuple(resolution),
         samples=options.samples,
         variant=variant,
         lights=tuple(dict.fromkeys(options.lights)) or (DEFAULT_LIGHT,),
         split=options.split or (info.split if info else DEFAULT_SPLIT),
-        view_width_mm=options.view_width_mm,
+        view_width_mm=view_width_mm,
         grid=tuple(options.grid),
         defects=defect_count is not None,
         impurities=tuple(impurities),
         denoise=options.denoise,
         defect_settings=defect_settings,
         preset=options.preset,
+        domain=options.domain or (info.domain if info else DEFAULT_DOMAIN),
+        light_mode=options.light_mode,
+        bit_depth=options.bit_depth,
+        stain_rim_roughness=options.stain_rim_roughness,
+    )
+
+
+def _preset_help() -> str:
+    rows = [DEFAULT_RESOLUTION_PRESET, *(resolution_preset(n) for n in RESOLUTION_PRESETS)]
+    sizes = "; ".join(
+        f"{'without one' if p is DEFAULT_RESOLUTION_PRESET else p.name} "
+        f"{p.resolution[0]}x{p.resolution[1]} px on {p.view_width_mm:g} mm "
+        f"= {p.mm_per_px:.4f} mm/px"
+        for p in rows
+    )
+    return (
+        f"give at most one content preset ({', '.join(PRESETS)}): a fixed mix of clean, defect and "
+        "impurity plates (sets split, count, variant stained, all impurities and, for target-*, "
+        "--domain target unless given); and at most one resolution preset "
+        f"({', '.join(RESOLUTION_PRESETS)}: image size and view width unless given): {sizes}"
     )
 
 
@@ -126,7 +167,8 @@ def _parser() -> _Parser:
         nargs=2,
         metavar=("W", "H"),
         default=None,
-        help="image size in pixels (default 306 256: the sensor's 2448:2050 aspect)",
+        help="image size in pixels (default 306 256, the sensor's 2448:2050 aspect, or the "
+        "resolution preset's)",
     )
     p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     p.add_argument(
@@ -139,7 +181,15 @@ def _parser() -> _Parser:
         "--light",
         action="append",
         choices=LIGHTS,
-        help=f"light source; repeat to mix them over the dataset (default {DEFAULT_LIGHT})",
+        help=f"light source; repeat for several (default {DEFAULT_LIGHT}); see --light-mode",
+    )
+    p.add_argument(
+        "--light-mode",
+        choices=LIGHT_MODES,
+        default=DEFAULT_LIGHT_MODE,
+        help="with several --light: random (default) draws one light per plate; each renders "
+        "every plate under every light (same plate, same seed; ids get the light's name): the "
+        "paper's domain-randomised set with --light hex --light hex_rot90 --light hex_x2",
     )
     p.add_argument("--split", choices=SPLITS, default=None)
     p.add_argument(
@@ -181,15 +231,33 @@ def _parser() -> _Parser:
     )
     p.add_argument(
         "--preset",
-        choices=PRESETS,
+        action="append",
+        choices=PRESETS + RESOLUTION_PRESETS,
+        default=[],
+        help=_preset_help(),
+    )
+    p.add_argument(
+        "--domain",
+        choices=DOMAINS,
         default=None,
-        help="fixed mix of clean, defect and impurity plates (sets split, count, "
-        "variant stained and all impurities unless given)",
+        help="synthetic (default) or target: the same scene made to differ like photographs "
+        "(lens blur, sensor noise, 12-bit ADC, exposure and white balance, wider textures, plate "
+        "edges); target-* presets imply target",
+    )
+    p.add_argument(
+        "--bit-depth",
+        type=int,
+        choices=BIT_DEPTHS,
+        default=8,
+        help="bits per channel of the RGB images (default 8; masks are unchanged)",
     )
     p.add_argument("--shard", default="1/1", help="render shard I of N (split by plate)")
     p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument(
-        "--view-width-mm", type=float, default=40.0, help="plate width seen by the image"
+        "--view-width-mm",
+        type=float,
+        default=None,
+        help="plate width seen by the image (default 40, or the resolution preset's)",
     )
     p.add_argument(
         "--grid",
@@ -204,6 +272,14 @@ def _parser() -> _Parser:
         action="store_true",
         help="OpenImageDenoise the images (less noise, but clean/stained pairs then "
         "differ a little outside the stains too)",
+    )
+    p.add_argument(
+        "--stain-rim-roughness",
+        type=float,
+        default=0.0,
+        metavar="R",
+        help="add up to R roughness at water-stain rims, an extension of the paper's Algorithm 1 "
+        "(default 0: stains change reflectance only)",
     )
     p.add_argument(
         "--merge",
@@ -230,13 +306,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--resolution needs positive W H")
     if min(args.grid) < 1:
         p.error("--grid needs positive N M")
-    if args.view_width_mm <= 0:
+    if args.view_width_mm is not None and args.view_width_mm <= 0:
         p.error("--view-width-mm must be positive")
+    args.content_preset, args.resolution_preset = _split_presets(p, args.preset)
     try:
         args.settings = to_settings(_options(args))
     except SettingsError as exc:
         p.error(str(exc))
     return args
+
+
+def _split_presets(p: _Parser, given: list[str]) -> tuple[str, str]:
+    """(content preset, resolution preset) from the --preset values; two of one family is an error."""
+    chosen = []
+    for family, names in (("content", PRESETS), ("resolution", RESOLUTION_PRESETS)):
+        picked = [name for name in given if name in names]
+        if len(picked) > 1:
+            p.error(f"--preset: {' and '.join(picked)} are both {family} presets; give one")
+        chosen.append(picked[0] if picked else "")
+    return chosen[0], chosen[1]
 
 
 def _options(args: argparse.Namespace) -> RenderOptions:
@@ -260,5 +348,10 @@ def _options(args: argparse.Namespace) -> RenderOptions:
         placement=args.placement,
         sizes=tuple(parse_size(s) for s in args.defect_size),
         denoise=args.denoise,
-        preset=args.preset or "",
+        preset=args.content_preset,
+        resolution_preset=args.resolution_preset,
+        domain=args.domain,
+        light_mode=args.light_mode,
+        bit_depth=args.bit_depth,
+        stain_rim_roughness=args.stain_rim_roughness,
     )

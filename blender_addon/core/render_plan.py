@@ -4,6 +4,11 @@ A dataset is fully determined by its `DatasetSettings`: plate k always gets the 
 shard renders it and however often the run was interrupted. Shards split by plate so both members of
 a pair land in one shard; each shard keeps its own manifest file in the output folder, and the last
 shard to finish merges them into `manifest.json`.
+
+With `light_mode="each"` every plate is rendered under every listed light, with the same texture,
+stains, defects and sampling seed: under light L exactly as a dataset with `--light L` alone renders
+it. The light's name ends the sample id (before the pair's `_clean`/`_stained`), so the paper's
+domain-randomised set is one dataset: the original set, the set under hex_rot90 and under hex_x2.
 """
 
 from __future__ import annotations
@@ -59,6 +64,22 @@ class PlannedSample:
     spec: SampleSpec
 
 
+def _plate_views(settings: DatasetSettings, plate: int) -> list[tuple[int, str, SampleSpec]]:
+    """(view, id suffix, spec) of a plate: its drawn light, or (light mode "each") every light.
+
+    Under "each", light L's specs are exactly those of the same dataset rendered with `--light L`
+    alone, so the set is the concatenation of the single-light sets (the paper's DR set).
+    """
+    if settings.light_mode != "each":
+        return [(v, "", s) for v, s in enumerate(sample_plate_specs(settings, plate, True))]
+    per_light = [
+        (f"_{light}", sample_plate_specs(replace(settings, lights=(light,)), plate, True))
+        for light in settings.lights
+    ]
+    views = len(per_light[0][1])
+    return [(v, suffix, specs[v]) for v in range(views) for suffix, specs in per_light]
+
+
 def plan_samples(settings: DatasetSettings, shard: Shard | None = None) -> list[PlannedSample]:
     """Every sample this shard renders, in order; paired plates give clean then stained."""
     shard = shard or Shard()
@@ -67,9 +88,8 @@ def plan_samples(settings: DatasetSettings, shard: Shard | None = None) -> list[
     for plate in range(settings.count):
         if not shard.owns(plate):
             continue
-        stained = sample_plate_specs(settings, plate, with_stain=True)
-        for view, spec in enumerate(stained):
-            base = f"{plate:06d}" + (f"_v{view:02d}" if multi_view else "")
+        for view, suffix, spec in _plate_views(settings, plate):
+            base = f"{plate:06d}" + (f"_v{view:02d}" if multi_view else "") + suffix
             if settings.variant == "paired":
                 planned.append(
                     PlannedSample(f"{base}_clean", plate, view, "clean", base, spec.without_stain())
@@ -109,11 +129,15 @@ def generator_info(
     }
 
 
-def manifest_sample(planned: PlannedSample, split: str, instances, with_valid: bool) -> object:
+def manifest_sample(
+    planned: PlannedSample, split: str, instances, with_valid: bool, bit_depth: int = 8
+) -> object:
     """The manifest entry; `instances` are (id, class, params) triples from `core.masks`."""
     sid = planned.sample_id
     params = planned.spec.to_params()
     params["plate"], params["view"] = planned.plate, planned.view
+    if bit_depth != 8:
+        params["bit_depth"] = bit_depth
     return schemas.Sample(
         id=sid,
         split=split,
@@ -178,14 +202,17 @@ def plan_ids(settings: dict, shard: Shard) -> list[str]:
     """Sample ids a shard should hold, from the settings stored in its manifest (no spec sampling)."""
     grid = tuple(settings.get("grid", (1, 1)))
     views = grid[0] * grid[1]
+    each = settings.get("light_mode") == "each"
+    suffixes = [f"_{light}" for light in settings.get("lights", ())] if each else [""]
     ids = []
     for plate in range(int(settings["count"])):
         if not shard.owns(plate):
             continue
         for view in range(views):
-            base = f"{plate:06d}" + (f"_v{view:02d}" if grid != (1, 1) else "")
-            if settings["variant"] == "paired":
-                ids += [f"{base}_clean", f"{base}_stained"]
-            else:
-                ids.append(base)
+            for suffix in suffixes:
+                base = f"{plate:06d}" + (f"_v{view:02d}" if grid != (1, 1) else "") + suffix
+                if settings["variant"] == "paired":
+                    ids += [f"{base}_clean", f"{base}_stained"]
+                else:
+                    ids.append(base)
     return ids

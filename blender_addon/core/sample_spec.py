@@ -14,7 +14,18 @@ from .camera import SENSOR_ASPECT, CameraView, grid_centers_mm, view_rect_mm
 from .defect_presets import plan_instances, preset_plan
 from .defects import DefectSettings, sample_instances
 from .errors import SettingsError
-from .vocabulary import DEFAULT_LIGHT, LIGHTS, VARIANTS, WATER_STAIN
+from .target_domain import TARGET_STREAM, clip_to_plate, target_plate
+from .vocabulary import (
+    BIT_DEPTHS,
+    DEFAULT_DOMAIN,
+    DEFAULT_LIGHT,
+    DEFAULT_LIGHT_MODE,
+    DOMAINS,
+    LIGHT_MODES,
+    LIGHTS,
+    VARIANTS,
+    WATER_STAIN,
+)
 from .water_stain import StainParams
 
 __all__ = [
@@ -50,6 +61,7 @@ class SampleSpec:
     stain: StainParams | None = None
     instances: tuple = ()
     denoise: bool = False
+    target: dict | None = None  # the target domain's camera effects (core.target_domain), or None
 
     def without_stain(self) -> SampleSpec:
         return replace(self, stain=None)
@@ -66,6 +78,7 @@ class SampleSpec:
             "stain": self.stain.to_dict() if self.stain is not None else None,
             "defects": [dict(d) for d in self.instances],
             "denoise": self.denoise,
+            **({"target": self.target} if self.target is not None else {}),
         }
 
     @classmethod
@@ -81,6 +94,7 @@ class SampleSpec:
             stain=StainParams.from_dict(stain) if stain else None,
             instances=tuple(dict(x) for x in d.get("defects") or ()),
             denoise=bool(d.get("denoise", False)),
+            target=dict(d["target"]) if d.get("target") is not None else None,
         )
 
 
@@ -102,8 +116,25 @@ class DatasetSettings:
     denoise: bool = False
     defect_settings: DefectSettings | None = None  # when defects or impurities are drawn
     preset: str = ""  # core.defect_presets name: fixed per-plate mix of defects/impurities/stains
+    domain: str = DEFAULT_DOMAIN  # "target": differs like photographs (core.target_domain)
+    light_mode: str = DEFAULT_LIGHT_MODE  # "each": every plate under every light
+    bit_depth: int = 8  # bits per channel of the RGB images
+    # most roughness added at stain rims (our extension of Algorithm 1); 0: reflectance only
+    stain_rim_roughness: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.stain_rim_roughness <= 1.0:
+            raise SettingsError(
+                f"stain_rim_roughness must be in [0, 1], not {self.stain_rim_roughness!r}"
+            )
+        for name, value, known in (
+            ("domain", self.domain, DOMAINS),
+            ("light_mode", self.light_mode, LIGHT_MODES),
+            ("bit_depth", self.bit_depth, BIT_DEPTHS),
+        ):
+            if value not in known:
+                choices = ", ".join(map(str, known))
+                raise SettingsError(f"{name} must be one of {choices}, not {value!r}")
         if self.variant not in VARIANTS:
             raise SettingsError(
                 f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}"
@@ -130,6 +161,15 @@ class DatasetSettings:
                 self.defect_settings.to_dict() if self.defect_settings is not None else None
             ),
             "preset": self.preset,
+            # only when not the default, so datasets rendered before these options still resume
+            **({"domain": self.domain} if self.domain != DEFAULT_DOMAIN else {}),
+            **({"light_mode": self.light_mode} if self.light_mode != DEFAULT_LIGHT_MODE else {}),
+            **({"bit_depth": self.bit_depth} if self.bit_depth != 8 else {}),
+            **(
+                {"stain_rim_roughness": self.stain_rim_roughness}
+                if self.stain_rim_roughness
+                else {}
+            ),
         }
 
 
@@ -158,8 +198,13 @@ def sample_texture(rng: np.random.Generator) -> dict:
     }
 
 
-def sample_stain(rng: np.random.Generator) -> StainParams:
-    """Water stains a few millimetres across, spread over a jittered 3-D grid."""
+def sample_stain(rng: np.random.Generator, rim_roughness: float = 0.0) -> StainParams:
+    """Water stains a few millimetres across, spread over a jittered 3-D grid.
+
+    Algorithm 1 changes reflectance only; `rim_roughness` > 0 adds up to that much roughness at the
+    rims (drawn uniformly; 0.15 gives the earlier default stains, a grey haze in the dark field).
+    The draw happens either way, so the other parameters keep their values for a seed.
+    """
     radius = rng.uniform(0.0015, 0.004)
     return StainParams(
         radius=float(radius),
@@ -170,7 +215,7 @@ def sample_stain(rng: np.random.Generator) -> StainParams:
         cell_size=float(rng.uniform(3.0, 5.0) * radius),
         jitter=1.0,
         seed=int(rng.integers(0, 10_000)),
-        roughness=float(rng.uniform(0.0, 0.15)),
+        roughness=float(rng.uniform(0.0, 1.0)) * rim_roughness,
     )
 
 
@@ -180,12 +225,16 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
     Defects and impurities are drawn over the plate region all views cover together.
     """
     texture = sample_texture(plate_rng(settings.seed, plate, 0))
-    stain = sample_stain(plate_rng(settings.seed, plate, 1))
+    stain = sample_stain(plate_rng(settings.seed, plate, 1), settings.stain_rim_roughness)
     misc = plate_rng(settings.seed, plate, 3)
     light = settings.lights[int(misc.integers(0, len(settings.lights)))]
     sampling_seed = int(misc.integers(0, 2**31 - 1))
     centers = grid_centers_mm(*settings.grid) if settings.grid != (1, 1) else [(0.0, 0.0)]
     views = [CameraView(center_mm=c, width_mm=settings.view_width_mm) for c in centers]
+    targets = [None] * len(views)
+    if settings.domain == "target":  # its own stream: the plate's synthetic draws stay as they are
+        rng = plate_rng(settings.seed, plate, TARGET_STREAM)
+        texture, views, targets = target_plate(rng, texture, views, settings.resolution)
     instances: tuple = ()
     plan = preset_plan(settings.preset, plate) if settings.preset else None
     if plan is not None:
@@ -200,6 +249,8 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
             max(r[2] for r in rects),
             max(r[3] for r in rects),
         )
+        if settings.domain == "target":  # edge views see background: defects stay on the plate
+            union = clip_to_plate(union)
         defect_settings = settings.defect_settings or DefectSettings()
         if plan is not None:
             placed = plan_instances([settings.seed, plate, 2], plan, defect_settings, union)
@@ -220,6 +271,7 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
             stain=stain if use_stain else None,
             instances=instances,
             denoise=settings.denoise,
+            target=target,
         )
-        for view in views
+        for view, target in zip(views, targets, strict=True)
     ]

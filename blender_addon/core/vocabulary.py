@@ -11,16 +11,22 @@ from __future__ import annotations
 from .._schemas import schemas
 
 __all__ = [
+    "BIT_DEPTHS",
+    "DEFAULT_DOMAIN",
     "DEFAULT_LIGHT",
+    "DEFAULT_LIGHT_MODE",
     "DEFAULT_SPLIT",
     "DEFECT_CLASSES",
     "DEVICES",
+    "DOMAINS",
     "IMPURITIES",
     "IMPURITY_CLASSES",
     "LABELS",
     "LIGHTS",
+    "LIGHT_MODES",
     "PLACEMENTS",
     "PRESETS",
+    "RESOLUTION_PRESETS",
     "SPLITS",
     "VARIANTS",
     "WATER_STAIN",
@@ -37,8 +43,16 @@ IMPURITY_CLASSES = ("fingerprint", "sticker")  # drawn into the surface layer, l
 WATER_STAIN = "water_stain"  # an impurity too, but drawn by the plate's shader
 IMPURITIES = (WATER_STAIN, *IMPURITY_CLASSES)
 PLACEMENTS = ("random", "next_to_defect")  # where impurities go
-PRESETS = ("demo-val", "demo-test")
+# content presets: which defects and impurities each plate gets (core.defect_presets); the target-*
+# ones render the "target" domain, the stand-in for the paper's real photographs
+PRESETS = ("demo-val", "demo-test", "target-train", "target-val", "target-test")
+RESOLUTION_PRESETS = ("sensor", "cpu")  # image size and view width (core.resolution_presets)
 DEVICES = ("cpu", "gpu")
+DOMAINS = ("synthetic", "target")  # target: differs like photographs (core.target_domain)
+DEFAULT_DOMAIN = "synthetic"
+LIGHT_MODES = ("random", "each")  # several lights: one drawn per plate, or every plate under each
+DEFAULT_LIGHT_MODE = "random"
+BIT_DEPTHS = (8, 16)  # bits per channel of the RGB images
 
 # (label, description) of every name, for the sidebar's enums
 LABELS = {
@@ -59,6 +73,12 @@ LABELS = {
     "next_to_defect": ("Next to Defect", "Each impurity right beside a defect"),
     "demo-val": ("Demo Validation", "Fixed mix of clean, defect and impurity plates"),
     "demo-test": ("Demo Test", "Fixed mix of clean, defect and impurity plates"),
+    "target-train": ("Target Train", "Target domain: nominal plates (water stains, impurities)"),
+    "target-val": (
+        "Target Validation",
+        "Target domain: defect and impurity mix of Demo Validation",
+    ),
+    "target-test": ("Target Test", "Target domain: defect and impurity mix of Demo Test"),
     "cpu": ("CPU", "Cycles on the CPU"),
     "gpu": ("GPU", "CUDA/OptiX/HIP/Metal if present"),
 }

@@ -1,7 +1,8 @@
 """The "SeqCore Brushed Aluminium" node group: parallel-groove texture of an uncoated brushed plate.
 
 Grooves are Perlin noise stretched strongly along the brushing direction (the parallel texture model);
-their height drives a Bump node, and a slow noise varies the reflectance a little across the plate.
+their height drives a Bump node and, a little, the roughness (so the dark field shows the brushing),
+and a slow noise varies the reflectance a little across the plate.
 Every input is a texture parameter stored per sample, so a realisation is reproducible.
 """
 
@@ -16,6 +17,10 @@ from .helpers import SocketSpec, ensure_group, math_node, vector_math_node
 __all__ = ["BRUSHED_GROUP", "build_brushed_group", "set_texture_inputs"]
 
 BRUSHED_GROUP = "SeqCore Brushed Aluminium"
+# Roughness follows the grooves (about +-40 % over the groove noise range): the GGX tail that lights the dark
+# field then carries the brushing texture (streaks along the brushing direction) instead of flat
+# speckle. A texture dict may override it ("roughness_streaks"; 0 = the earlier uniform roughness).
+ROUGHNESS_STREAKS = 1.0
 
 _SOCKETS = (
     SocketSpec("Seed", "INPUT", "NodeSocketFloat", 0.0),
@@ -60,9 +65,26 @@ _SOCKETS = (
         min_value=0.0,
         description="Reflectance change along the grooves (streaks in the bright field)",
     ),
+    SocketSpec(
+        "Roughness",
+        "INPUT",
+        "NodeSocketFloat",
+        0.04,
+        min_value=0.0,
+        description="Mean surface roughness",
+    ),
+    SocketSpec(
+        "Roughness Streaks",
+        "INPUT",
+        "NodeSocketFloat",
+        ROUGHNESS_STREAKS,
+        min_value=0.0,
+        description="Relative roughness change along the grooves (brushing texture in the dark field)",
+    ),
     SocketSpec("Reflectance", "OUTPUT", "NodeSocketColor"),
     SocketSpec("Normal", "OUTPUT", "NodeSocketVector"),
     SocketSpec("Tangent", "OUTPUT", "NodeSocketVector"),
+    SocketSpec("Roughness", "OUTPUT", "NodeSocketFloat"),
 )
 
 
@@ -71,7 +93,9 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     nodes = tree.nodes
     group_in, group_out = nodes.new("NodeGroupInput"), nodes.new("NodeGroupOutput")
     group_in.location, group_out.location = (-900, 0), (700, 0)
-    seed, direction, frequency, stretch, depth, tint, streaks = group_in.outputs[:7]
+    seed, direction, frequency, stretch, depth, tint, streaks, roughness, rough_streaks = (
+        group_in.outputs[:9]
+    )
     coords = nodes.new("ShaderNodeTexCoord")
     p = coords.outputs["Object"]
 
@@ -139,6 +163,24 @@ def build_brushed_group() -> bpy.types.ShaderNodeTree:
     tree.links.new(reflectance, group_out.inputs[0])
     tree.links.new(bump.outputs["Normal"], group_out.inputs[1])
     tree.links.new(to_world.outputs[0], group_out.inputs[2])
+    rough = math_node(
+        tree,
+        "MULTIPLY",
+        roughness,
+        math_node(
+            tree,
+            "MAXIMUM",
+            math_node(
+                tree,
+                "MULTIPLY_ADD",
+                math_node(tree, "SUBTRACT", grooves.outputs[0], 0.5),
+                math_node(tree, "MULTIPLY", rough_streaks, 2.0),
+                1.0,
+            ),
+            0.2,
+        ),
+    )
+    tree.links.new(rough, group_out.inputs[3])
     for i, node in enumerate(n for n in nodes if n not in (group_in, group_out)):
         node.location = (-700 + 180 * (i // 4), 300 - 200 * (i % 4))
     return tree
@@ -154,3 +196,5 @@ def set_texture_inputs(group_node, texture: dict) -> None:
     inputs["Groove Depth"].default_value = texture["groove_depth"]
     inputs["Tint"].default_value = (*texture["tint"], 1.0)
     inputs["Streak Contrast"].default_value = texture.get("streak_contrast", 0.0)  # older manifests
+    inputs["Roughness"].default_value = texture["roughness"]
+    inputs["Roughness Streaks"].default_value = texture.get("roughness_streaks", ROUGHNESS_STREAKS)

@@ -220,6 +220,7 @@ def apply_surface_layer(material, layer: SurfaceLayer) -> None:
     surface = _source(output.inputs["Surface"])
     if surface is not None:
         tree.links.new(surface, mix.inputs[1])
-    tree.links.new(albedo.outputs["Alpha"], mix.inputs["Factor"])
+    # the factor input is "Fac" before Blender 4.3 and "Factor" after: by index
+    tree.links.new(albedo.outputs["Alpha"], mix.inputs[0])
     tree.links.new(label.outputs["BSDF"], mix.inputs[2])
     tree.links.new(mix.outputs["Shader"], output.inputs["Surface"])

@@ -34,7 +34,10 @@ COLLECTION_NAME = "SeqCore"
 PLATE_NAME = "SeqCore Plate"
 CAMERA_NAME = "SeqCore Camera"
 LIGHT_NAME = "SeqCore Light"
-LIGHT_STRENGTH = 1.0
+# The real camera over-exposes the light's reflection (paper, Appendix A): at 2.5 the bright field of
+# an 0.8-reflectance plate reaches ~2 in linear units and clips to 255 with the Standard view
+# transform, and stains there (reflectance - 0.25..0.5 at the rim) mostly stay clipped, i.e. fade out.
+LIGHT_STRENGTH = 2.5
 _LAYER_OVERSAMPLING = 2.0  # surface layer pixels per image pixel
 
 
@@ -197,5 +200,8 @@ def _apply_surface_layer(material, spec: SampleSpec) -> None:
     """The defects and impurities, rasterised over the view and spliced into the plate material."""
     instances = instances_from_dicts(list(spec.instances))
     rect = view_rect_mm(spec.camera, spec.resolution)
-    px_per_mm = _LAYER_OVERSAMPLING * spec.resolution[0] / (rect[2] - rect[0])
-    apply_surface_layer(material, rasterize(instances, rect, px_per_mm))
+    image_px_per_mm = spec.resolution[0] / (rect[2] - rect[0])
+    layer = rasterize(
+        instances, rect, _LAYER_OVERSAMPLING * image_px_per_mm, image_px_per_mm=image_px_per_mm
+    )
+    apply_surface_layer(material, layer)

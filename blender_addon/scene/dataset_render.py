@@ -3,6 +3,10 @@
 Each sample: render once, assemble masks from the AOVs, write image and masks atomically, then add
 the sample to the manifest (atomic rewrite). A crash loses at most the sample in flight; re-running
 skips every sample the manifest already lists with its files present.
+
+The image written is Blender's 8-bit PNG as rendered; or, for `--bit-depth 16`, the same render saved
+as a 16-bit PNG; or, for a target-domain sample, the scene-linear render (saved as float EXR) turned
+into a photograph by `core.target_domain.apply_effects` and encoded at the chosen bit depth.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import numpy as np
 
 from .._schemas import schemas
 from ..core.errors import RenderSetupError
-from ..core.masks import assemble_masks
+from ..core.exr import read_exr_channels
+from ..core.masks import AOV_PLATE, assemble_masks
 from ..core.render_plan import (
     PlannedSample,
     Shard,
@@ -30,12 +35,15 @@ from ..core.render_plan import (
     plan_samples,
     shard_manifest_path,
 )
-from ..core.sample_spec import DatasetSettings
+from ..core.sample_spec import DatasetSettings, SampleSpec
+from ..core.target_domain import apply_effects, quantize
 from ..core.version import addon_version
 from .render_sample import configure_device, purge_orphans, render_spec
 
 __all__ = [
     "Progress",
+    "encode_rgb_png",
+    "finish_image",
     "prepare_output",
     "render_dataset",
     "strip_png_metadata",
@@ -70,10 +78,66 @@ def _class_ids() -> dict[str, int]:
     return {c.name: c.id for c in schemas.DEFAULT_CLASSES}
 
 
+def _save_render(scene, path: Path, file_format: str, depth: str) -> Path:
+    """The last render (Blender's "Render Result") saved again in another format or depth."""
+    import bpy
+
+    image = scene.render.image_settings
+    before = (image.file_format, image.color_depth, image.color_mode)
+    try:
+        image.file_format = file_format
+        image.color_depth = depth
+        if file_format == "OPEN_EXR":
+            image.exr_codec = "NONE"
+        else:
+            image.color_mode = "RGB"
+        bpy.data.images["Render Result"].save_render(str(path), scene=scene)
+    finally:  # the scene's own output settings, as build_scene left them
+        image.file_format, image.color_depth, image.color_mode = before
+    return path
+
+
+def encode_rgb_png(values: np.ndarray) -> bytes:
+    """uint8 or uint16 (H, W, 3) as PNG bytes: only critical chunks, so same pixels, same bytes."""
+    height, width, channels = values.shape
+    bits = 16 if values.dtype == np.uint16 else 8
+    data = values.astype(">u2" if bits == 16 else np.uint8).tobytes()
+    return schemas.encode_png(data, width, height, channels, bits)
+
+
+def finish_image(
+    spec: SampleSpec, image_path: Path, planes: dict, bit_depth: int = 8, scene=None
+) -> bytes:
+    """The PNG bytes of the image of a sample just rendered (see the module docstring)."""
+    if spec.target is None and bit_depth == 8:
+        return strip_png_metadata(image_path)
+    import bpy
+
+    scene = scene or bpy.context.scene
+    work = Path(image_path).parent
+    if spec.target is None:
+        return strip_png_metadata(_save_render(scene, work / "image16.png", "PNG", "16"))
+    exr = _save_render(scene, work / "linear.exr", "OPEN_EXR", "32")
+    channels = read_exr_channels(exr)
+    os.remove(exr)
+    linear = np.stack([channels[c] for c in ("R", "G", "B")], axis=-1)
+    plate = planes.get(AOV_PLATE, np.ones(linear.shape[:2], np.float32))
+    return encode_rgb_png(quantize(apply_effects(linear, plate, spec.target), bit_depth))
+
+
 def write_sample_files(
-    out: Path, planned: PlannedSample, image_path: Path, planes: dict, split: str
+    out: Path,
+    planned: PlannedSample,
+    image_path: Path,
+    planes: dict,
+    split: str,
+    image_bytes: bytes | None = None,
+    bit_depth: int = 8,
 ):
-    """Masks and image of one rendered sample into the dataset; returns its manifest entry."""
+    """Masks and image of one rendered sample into the dataset; returns its manifest entry.
+
+    `image_bytes`: the finished image (`finish_image`); None writes the rendered PNG as it is.
+    """
     result = assemble_masks(planes, planned.spec.instances, _class_ids())
     height, width = result.semantic.shape
     sid = planned.sample_id
@@ -90,9 +154,11 @@ def write_sample_files(
     )
     valid = (result.valid * 255).astype(np.uint8)
     schemas.write_png(out / "masks" / f"{sid}_valid.png", valid.tobytes(), width, height)
-    schemas.atomic_write_bytes(out / "images" / f"{sid}.png", strip_png_metadata(image_path))
+    if image_bytes is None:
+        image_bytes = strip_png_metadata(image_path)
+    schemas.atomic_write_bytes(out / "images" / f"{sid}.png", image_bytes)
     os.remove(image_path)
-    return manifest_sample(planned, split, result.instances, with_valid=True)
+    return manifest_sample(planned, split, result.instances, with_valid=True, bit_depth=bit_depth)
 
 
 def strip_png_metadata(path: Path) -> bytes:
@@ -157,9 +223,18 @@ def render_dataset(
             continue
         start = time.perf_counter()
         rendered = render_spec(planned.spec, work, scene)
+        image = finish_image(
+            planned.spec, rendered.image_path, rendered.planes, settings.bit_depth, scene
+        )
         try:
             sample = write_sample_files(
-                out, planned, rendered.image_path, rendered.planes, settings.split
+                out,
+                planned,
+                rendered.image_path,
+                rendered.planes,
+                settings.split,
+                image,
+                settings.bit_depth,
             )
             schemas.append_samples(manifest_file, [sample], name=name, generator=generator)
         except OSError as exc:  # a full disk, a folder made read-only mid-run

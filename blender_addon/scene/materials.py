@@ -134,15 +134,16 @@ def build_plate_material(texture: dict, stain: StainParams | None):
     tree.links.new(brushed.outputs["Reflectance"], bsdf.inputs["Base Color"])
     tree.links.new(brushed.outputs["Normal"], bsdf.inputs["Normal"])
     tree.links.new(brushed.outputs["Tangent"], bsdf.inputs["Tangent"])
+    tree.links.new(brushed.outputs["Roughness"], bsdf.inputs["Roughness"])
     if stain is not None:
         group = add_water_stain(material, stain)
-        if stain.roughness:
+        if stain.roughness:  # optional extension; Algorithm 1 itself changes reflectance only
             rough = math_node(
                 tree,
                 "MULTIPLY_ADD",
                 group.outputs["Rim"],
                 stain.roughness,
-                texture["roughness"],
+                brushed.outputs["Roughness"],
                 name="SeqCore Stain Roughness",
             )
             tree.links.new(rough, bsdf.inputs["Roughness"])

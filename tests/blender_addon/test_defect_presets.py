@@ -19,7 +19,8 @@ def test_every_preset_name_has_a_plan_table():
     assert tuple(defect_presets._PRESETS) == PRESETS
 
 
-@pytest.mark.parametrize("name", PRESETS)
+# target-train is nominal by design (no defects); tests/blender_addon/test_presets_target.py checks it
+@pytest.mark.parametrize("name", [n for n in PRESETS if preset_info(n).split != "train"])
 def test_default_count_holds_every_class_and_every_kind(name):
     info = preset_info(name)
     plans = [preset_plan(name, plate) for plate in range(info.count)]

@@ -7,6 +7,7 @@ bpy = pytest.importorskip("bpy")
 
 from blender_addon.core.defects import DefectSettings, place_instances, rasterize  # noqa: E402
 from blender_addon.core.masks import AOV_DEFECT_ID, AOV_DEFECT_MASK  # noqa: E402
+from blender_addon.nodes.helpers import node_tree_of  # noqa: E402
 from blender_addon.nodes.surface_layer import (  # noqa: E402
     LAYER_PREFIX,
     apply_surface_layer,
@@ -24,7 +25,7 @@ VIEW = (-10.0, -8.0, 10.0, 8.0)
 def material():
     """Principled 'SeqCore BSDF' with a bump already on its normal and a texture on its roughness."""
     mat = bpy.data.materials.new("SeqCore Test Layer Material")
-    tree = mat.node_tree
+    tree = node_tree_of(mat)  # Blender 4.2 creates the tree only on request
     tree.nodes.clear()
     out = tree.nodes.new("ShaderNodeOutputMaterial")
     bsdf = tree.nodes.new("ShaderNodeBsdfPrincipled")
@@ -122,7 +123,8 @@ def test_apply_twice_replaces_and_remove_restores(material):
 def test_remove_restores_unlinked_roughness_value():
     mat = bpy.data.materials.new("SeqCore Test Layer Plain")
     try:
-        bsdf = next(n for n in mat.node_tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+        nodes = node_tree_of(mat).nodes
+        bsdf = next(n for n in nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
         bsdf.inputs["Roughness"].default_value = 0.123
         _, layer = _layer(("fingerprint",))
         apply_surface_layer(mat, layer)

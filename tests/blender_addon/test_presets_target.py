@@ -1,0 +1,69 @@
+"""The target-* content presets (no bpy): the stand-in for the paper's real train/val/test sets."""
+
+from collections import Counter
+
+import pytest
+
+from blender_addon.core.defect_presets import class_counts, preset_info, preset_plan
+from blender_addon.core.render_options import RenderOptions, parse_args, to_settings
+from blender_addon.core.render_plan import plan_samples
+from blender_addon.core.vocabulary import DEFECT_CLASSES, IMPURITY_CLASSES
+
+
+def _instance_classes(settings) -> Counter:
+    return Counter(
+        d.get("class", d.get("class_name"))
+        for p in plan_samples(settings)
+        if p.view == 0
+        for d in p.spec.instances
+    )
+
+
+@pytest.mark.parametrize("name", ["target-train", "target-val", "target-test"])
+def test_target_presets_imply_the_target_domain_unless_given(name):
+    assert parse_args(["--out", "x", "--preset", name]).settings.domain == "target"
+    given = parse_args(["--out", "x", "--preset", name, "--domain", "synthetic"]).settings
+    assert given.domain == "synthetic"
+    assert to_settings(RenderOptions(preset=name)).domain == "target"  # the sidebar's path
+
+
+def test_demo_presets_and_no_preset_stay_synthetic():
+    assert parse_args(["--out", "x", "--preset", "demo-test"]).settings.domain == "synthetic"
+    assert parse_args(["--out", "x"]).settings.domain == "synthetic"
+    assert parse_args(["--out", "x", "--domain", "target"]).settings.domain == "target"
+
+
+def test_target_test_set_holds_every_defect_class_at_least_six_times():
+    settings = parse_args(["--out", "x", "--preset", "target-test"]).settings
+    assert settings.split == "test" and settings.count == 20
+    placed = _instance_classes(settings)  # what the renders will hold, not only the plan table
+    for cls in DEFECT_CLASSES:
+        assert placed[cls] >= 6, (cls, placed)
+    assert placed == Counter({k: v for k, v in class_counts("target-test").items() if v})
+
+
+@pytest.mark.parametrize("target, demo", [("target-val", "demo-val"), ("target-test", "demo-test")])
+def test_target_val_and_test_place_like_the_demo_presets(target, demo):
+    assert preset_info(target).cycle == preset_info(demo).cycle
+    assert preset_info(target).split == preset_info(demo).split
+    assert all(preset_plan(target, k) == preset_plan(demo, k) for k in range(20))
+
+
+def test_target_train_is_nominal_with_stains_and_impurities():
+    settings = parse_args(["--out", "x", "--preset", "target-train"]).settings
+    assert settings.split == "train"
+    planned = plan_samples(settings)
+    placed = _instance_classes(settings)
+    assert not any(placed[c] for c in DEFECT_CLASSES), placed
+    assert all(placed[c] >= 1 for c in IMPURITY_CLASSES), placed
+    stained = sum(p.spec.stain is not None for p in planned)
+    assert stained >= len(planned) // 2  # real plates carry water stains
+    assert any(p.spec.stain is None and not p.spec.instances for p in planned)  # and clean ones
+
+
+@pytest.mark.parametrize("extra", [["--preset", "cpu"], ["--preset", "sensor", "--grid", "4", "3"]])
+def test_target_test_fits_at_the_resolution_presets(extra):
+    """The cpu preset's 20 mm view is half the default: every plate plan must still fit in it."""
+    settings = parse_args(["--out", "x", "--preset", "target-test", *extra]).settings
+    placed = _instance_classes(settings)
+    assert all(placed[c] >= 6 for c in DEFECT_CLASSES), placed
