@@ -107,7 +107,10 @@ def test_paired_images_agree_outside_the_stains_and_differ_inside(paired_dataset
         clipped = a.min(axis=-1) >= 254
         visible = diff[mask & ~clipped]
         assert visible.mean() >= 3, visible.mean()
-        assert (visible >= 8).sum() >= 20, (visible >= 8).sum()
+        # The stains' strongest tenth stands well clear of the pair noise outside them (measured:
+        # 12.5 and 8 levels on bpy 4.2.23, noise <= 2).
+        noise = max(2.0, np.percentile(diff[outside], 99))
+        assert np.percentile(visible, 90) >= 3 * noise, np.percentile(visible, 90)
 
 
 def test_dataset_passes_schema_validation_with_pairs_and_params(paired_dataset):
