@@ -13,7 +13,13 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AugmentConfig", "augment_batch", "epoch_generator"]
+__all__ = [
+    "AugmentConfig",
+    "augment_batch",
+    "epoch_generator",
+    "border_only",
+    "paper_augmentation",
+]
 
 
 @dataclass(frozen=True)
@@ -106,3 +112,17 @@ def augment_batch(
     std = _uniform(generator, batch, 0.0, config.noise_std) * noisy
     noise = torch.randn(images.shape, generator=generator) * std[:, None, None, None]
     return (images + noise).clamp_(0.0, 1.0), valid
+
+
+def border_only() -> AugmentConfig:
+    """The paper's protocol for synthetic training images without DA: only the black-out of a
+    random border region, on every image (the renders lack the plate border real images show)."""
+    return AugmentConfig(
+        brightness=0.0, contrast=0.0, flip_p=0.0, blur_p=0.0, noise_p=0.0, border_p=1.0
+    )
+
+
+def paper_augmentation() -> AugmentConfig:
+    """DA as in the paper's experiments: the full augmentation, with the border black-out on every
+    image (as without DA) rather than on half of them."""
+    return AugmentConfig(border_p=1.0)

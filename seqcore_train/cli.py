@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from seqcore_train.errors import SeqCoreError
-from seqcore_train.model_defaults import BLUR_SIGMA, POOL_KERNEL
+from seqcore_train.model_defaults import BLUR_SIGMA, POOL_KERNEL, TILE_PIXELS
 
 __all__ = ["cli", "main"]
 
@@ -101,14 +101,29 @@ def _data_options(function):
             default=None,
             callback=_image_size,
             metavar="W H",
-            help="Resize every image (default: the model's, else as is).",
+            help="Resize every image to width W, height H (default: the model's, else as is).",
         ),
         click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True),
+        click.option(
+            "--tile-megapixels",
+            type=click.FloatRange(0),
+            default=None,
+            expose_value=False,
+            callback=_remember_tile,
+            help=f"Most pixels per backbone pass (default {TILE_PIXELS / 1e6:g}); larger images go "
+            "one at a time in tiles with the same features. 0: whole images, any size.",
+        ),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1"),
     ]
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def _remember_tile(ctx, _param, value):
+    if value is not None:
+        ctx.meta["seqcore_tile_pixels"] = None if value == 0 else max(1, round(value * 1e6))
+    return value
 
 
 def _options(data, split, label_map, image_size, batch_size):
@@ -120,6 +135,7 @@ def _options(data, split, label_map, image_size, batch_size):
         label_map=label_map or (),
         image_size=image_size,
         batch_size=batch_size,
+        tile_pixels=click.get_current_context().meta.get("seqcore_tile_pixels", "auto"),
     )
 
 
@@ -209,7 +225,13 @@ def _training_options(function):
     required=True,
     help="Model file to write (.safetensors).",
 )
-@click.option("--backbone", default="efficientnet_lite0", show_default=True)
+@click.option(
+    "--backbone",
+    default="efficientnet_lite0",
+    show_default=True,
+    help="efficientnet_lite0 (weights ship with the package), mobilenet_v3_large, resnet18 or "
+    "wide_resnet50_2 (these need --weights or the torch hub cache).",
+)
 @click.option("--layers", default=None, help="Comma-separated stage names (default: backbone's).")
 @click.option(
     "--pool-kernel",
@@ -415,6 +437,86 @@ def evaluate(
         f"pixel P {_fmt(pixel['precision'])} R {_fmt(pixel['recall'])} F1 {_fmt(pixel['f1'])}, "
         f"mR_DW {_fmt(report['mean_defect_wise_recall'])}; wrote {out / 'report.md'}"
     )
+
+
+@cli.command()
+@click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option(
+    "--report-only", is_flag=True, help="Only rewrite the report from the finished scenarios."
+)
+def experiment(plan, out, report_only):
+    """Run PLAN.toml (renders, every scenario and seed; resumable) and write OUT/report.md."""
+    from seqcore_train.experiment_plan import load_plan
+    from seqcore_train.experiment_report import write_report
+    from seqcore_train.experiment_runner import run_experiment
+
+    parsed = load_plan(plan)  # every plan error surfaces here, before anything runs
+    if report_only:
+        write_report(parsed, out)
+    else:
+        run_experiment(parsed, out, log=_log)  # rewrites the report after every seed
+    click.echo(f"wrote {out / 'report.md'}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["onnx", "torchscript"]),
+    required=True,
+    help="onnx (needs seqcore-train[onnx]) or torchscript (torch only).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Graph file to write (e.g. model.onnx, model.pt).",
+)
+@click.option(
+    "--image-size",
+    nargs=2,
+    type=int,
+    default=None,
+    callback=_image_size,
+    metavar="W H",
+    help="Width then height of the graph's input (default: the model's fitted size).",
+)
+def export(model, fmt, out, image_size):
+    """Write MODEL as one graph: images (N, 3, H, W) RGB in [0, 1] -> anomaly_map (N, H, W),
+    score (N,); the coreset inside, the threshold in its metadata."""
+    from seqcore_train.export_model import export_model
+
+    meta = export_model(model, out, fmt, image_size)
+    size = meta["image_size"]
+    click.echo(f"wrote {out} ({fmt}, input N x 3 x {size['height']} x {size['width']})")
+
+
+@cli.command("export-dataset", epilog=DATA_HELP)
+@click.argument("data", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["mvtec"]), default="mvtec", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="New folder for the export (must not exist or be empty).",
+)
+@click.option(
+    "--label-map",
+    callback=_label_map,
+    default=None,
+    metavar="RAW=CLASS,...",
+    help="LabelMe label -> class name, as for the other commands.",
+)
+def export_dataset(data, fmt, out, label_map):
+    """Copy DATA into MVTec AD layout (train/good, test/<class>, ground_truth/<class>) with a
+    side-car seqcore_export.json; impurity-only images become "good" with a note there."""
+    from seqcore_train.export_dataset import export_dataset as run_export
+
+    sidecar = run_export(data, out, fmt, dict(label_map or ()), log=_log)
+    folders = ", ".join(f"{k} {v}" for k, v in sidecar["folders"].items())
+    click.echo(f"wrote {out} ({len(sidecar['images'])} images: {folders})")
 
 
 def _fmt(value) -> str:

@@ -24,6 +24,8 @@ __all__ = [
     "save_recall_bars",
     "save_pr_curves",
     "save_best_worst",
+    "save_class_recall_rows",
+    "save_pr_scatter",
 ]
 
 _TP, _FP, _FN = (0.1, 0.85, 0.2), (1.0, 0.25, 0.1), (0.2, 0.5, 1.0)
@@ -145,4 +147,68 @@ def save_best_worst(panels: Sequence[tuple[str, dict]], vmin: float, vmax: float
         row[2].set_title(f"green TP, red FP, blue FN (F1 {panel['f1']:.2f})", fontsize=9)
         for ax in row:
             ax.set_axis_off()
+    _save(fig, path)
+
+
+def _mean_std_percent(stats: dict | None) -> tuple[float, float]:
+    """(mean, std) in % of a {'mean', 'std'} summary; NaN where missing, 0 std for one seed."""
+    if stats is None:
+        return np.nan, 0.0
+    return 100.0 * stats["mean"], 100.0 * (stats["std"] or 0.0)
+
+
+def save_class_recall_rows(rows, classes, paper, path) -> None:
+    """Per-class R_PX (top) and R_DW (bottom), one horizontal bar per row (training scenario) with
+    the seeds' std as error bar and the paper's value as a ring where it has one.
+
+    rows: [(label, {"<class>.R_PX": stats, "<class>.R_DW": stats})], stats {"mean", "std"} as
+    fractions; classes: [(name, kind)]; paper: {label: {(name, kind): (R_PX, R_DW) in %}}.
+    """
+    labels = [label for label, _ in rows]
+    fig = _figure((2.6 * len(classes), 1.2 + 0.32 * len(labels) * 2))
+    axes = fig.subplots(2, len(classes), sharey=True, squeeze=False)
+    y = np.arange(len(labels))[::-1]
+    for r, key in enumerate(("R_PX", "R_DW")):
+        for c, (name, kind) in enumerate(classes):
+            ax = axes[r][c]
+            values = [_mean_std_percent(stats.get(f"{name}.{key}")) for _, stats in rows]
+            colour = "tab:green" if kind == "defect" else "tab:red"
+            ax.barh(y, [v[0] for v in values], xerr=[v[1] for v in values], color=colour,
+                    alpha=0.6, error_kw={"elinewidth": 0.8})  # fmt: skip
+            for yi, label in zip(y, labels, strict=True):
+                if label in paper:
+                    ax.plot(paper[label][(name, kind)][r], yi, "o", mfc="none", mec="black", ms=4)
+            ax.set_xlim(0, 105)
+            ax.grid(axis="x", alpha=0.3)
+            ax.set_title(f"{name} {'↑' if kind == 'defect' else '↓'} {key}", fontsize=9)
+            ax.tick_params(labelsize=7)
+        axes[r][0].set_yticks(y, labels)
+    _save(fig, path)
+
+
+def save_pr_scatter(points, paper, path) -> None:
+    """Pixel precision against recall of every scenario (mean ± std over seeds), with the
+    paper's value of the same row as a ring joined to ours by a thin line.
+
+    points: [(label, precision stats, recall stats)] as fractions; paper: {label: (P, R) in %}.
+    """
+    fig = _figure((7.5, 6.0))
+    ax = fig.subplots()
+    colours = colormaps["tab20"]
+    for i, (label, precision, recall) in enumerate(points):
+        p, p_std = _mean_std_percent(precision)
+        r, r_std = _mean_std_percent(recall)
+        colour = colours(i % 20)
+        ax.errorbar(r, p, xerr=r_std, yerr=p_std, fmt="o", color=colour, ms=5, label=label)
+        if label in paper:
+            paper_p, paper_r = paper[label]
+            ax.plot(paper_r, paper_p, "o", mfc="none", mec=colour, ms=7)
+            ax.plot([r, paper_r], [p, paper_p], "-", color=colour, lw=0.6, alpha=0.6)
+    ax.set_xlabel("pixel recall R_PX [%]")
+    ax.set_ylabel("pixel precision P_PX [%]")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    ax.set_title("Precision vs recall (filled: ours, ring: paper)")
     _save(fig, path)

@@ -58,11 +58,19 @@ class DataOptions:
     label_map: tuple[tuple[str, str], ...] = ()
     image_size: tuple[int, int] | None = None  # (H, W); None keeps each image's own size
     batch_size: int = 4
+    tile_pixels: int | None | str = "auto"  # most pixels per backbone pass; "auto": the default
 
     def open(self, split: str | None) -> Dataset:
         dataset = open_datasets(list(self.data), split=split, label_map=dict(self.label_map))
         dataset.check()
         return dataset
+
+
+def _tiled(model: SeqPatchCore, options: DataOptions) -> SeqPatchCore:
+    """The model with the tile size asked for (a runtime choice: features are the same)."""
+    if options.tile_pixels != "auto":
+        model.extractor.tile = options.tile_pixels
+    return model
 
 
 def settings_path(output: Path) -> Path:
@@ -208,7 +216,7 @@ def fit(
     """Build a coreset from the train split of DATA and save the model file `out`."""
     training = TrainOptions() if training is None else training
     settings = _training_settings("fit", config, options, training)
-    model = SeqPatchCore(config, device=device)
+    model = _tiled(SeqPatchCore(config, device=device), options)
     return _train(model, Path(out), options, training, settings, resume, log)
 
 
@@ -224,7 +232,7 @@ def finetune(
 ) -> SeqPatchCore:
     """Continue updating a trained coreset with new data (paper: fine-tuning on real images)."""
     training = TrainOptions() if training is None else training
-    model = SeqPatchCore.load(model_path, device=device)
+    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     settings = _training_settings(
         "finetune", model.config, options, training, base_model=str(model_path)
     )
@@ -276,7 +284,7 @@ def calibrate(
     device: str = "auto",
 ) -> tuple[float, float]:
     """Store the threshold maximising pixel F1 on the validation split; returns (threshold, F1)."""
-    model = SeqPatchCore.load(model_path, device=device)
+    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     split = options.split or "val"
     dataset = options.open(split)
     size = _model_image_size(model, options.image_size, dataset, str(model_path))
@@ -322,7 +330,7 @@ def evaluate(
 ) -> dict:
     """Metrics on the test split (pixel, defect-wise, per class and image AUROC; see
     metrics.py): report.json, report.md and figures in `out`."""
-    model = SeqPatchCore.load(model_path, device=device)
+    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     threshold = _threshold(model, threshold, model_path)
     split = options.split or "test"
     dataset = options.open(split)
@@ -427,7 +435,7 @@ def predict(
 ) -> list[dict]:
     """Heat maps, binary masks and overlays (PNG) for every input image, plus scores.json, and the
     raw maps as maps/<name>.npy (float32, at the input image's own size) for re-thresholding."""
-    model = SeqPatchCore.load(model_path, device=device)
+    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     threshold = _threshold(model, threshold, model_path)
     dataset = options.open(options.split)
     size = _model_image_size(model, options.image_size, dataset, str(model_path))

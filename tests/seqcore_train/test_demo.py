@@ -1,4 +1,4 @@
-"""The demo flow: fit Synth and Synth_WS, calibrate, evaluate, write the comparison report."""
+"""The demo flow: fit Synth_DA and Synth_WS+DA (the paper's labels of its DA rows), calibrate, evaluate, write the comparison report."""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ TINY = dict(coreset_size=32, epochs=1, batch_size=4, device="cpu")
 
 def check_report(out):
     markdown = (out / "report.md").read_text()
-    assert "| Synth |" in markdown and "| Synth_WS |" in markdown
+    assert "| Synth_DA |" in markdown and "| Synth_WS+DA |" in markdown
     assert "Table I" in markdown and "Table II" in markdown
     for relative in (
         "figures/per_class_recall.png",
         "figures/pr_curves.png",
-        "eval/synth/figures/best_worst.png",
-        "eval/synth_ws/figures/best_worst.png",
+        "eval/synth_da/figures/best_worst.png",
+        "eval/synth_ws-da/figures/best_worst.png",
     ):
         assert (out / relative).stat().st_size > 1000, relative
         assert f"]({relative})" in markdown
-    for stem in ("synth", "synth_ws"):
+    for stem in ("synth_da", "synth_ws-da"):
         report = json.loads((out / "eval" / stem / "report.json").read_text())
         assert "pixel.f1" in flatten(report) and report["threshold"] > 0
 
@@ -39,7 +39,7 @@ def test_compare_on_generated_datasets(tmp_path, manifest_writer):
     }
     config = demo.DemoConfig(resolution=(64, 64), **TINY)
     reports = demo.compare(folders, tmp_path / "out", config, log=lambda _m: None)
-    assert set(reports) == {"Synth", "Synth_WS"}
+    assert set(reports) == {"Synth_DA", "Synth_WS+DA"}
     check_report(tmp_path / "out")
 
 

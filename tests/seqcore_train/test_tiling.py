@@ -103,3 +103,38 @@ def test_squeeze_excite_backbones_refuse_tiles():
     extractor._tileable, extractor.backbone_name = False, "mobilenet_v3_large"
     with pytest.raises(BackboneUnavailable, match="cannot be tiled"):
         extractor.tile = 512
+
+
+@pytest.mark.slow
+def test_cli_predict_maps_are_the_same_tiled_and_whole(tmp_path):
+    """`--tile-megapixels` changes how the backbone is run, not what `predict` writes."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from seqcore_train.cli import cli
+    from seqcore_train.images import write_png
+
+    rng = np.random.default_rng(5)
+    data = tmp_path / "images"
+    data.mkdir()
+    for k in range(3):
+        image = rng.integers(60, 200, size=(416, 448, 3)).astype(np.uint8)
+        image[100 + 40 * k : 120 + 40 * k, 200:230] = 255  # something to find
+        write_png(data / f"img_{k}.png", image)
+    model = tmp_path / "m.safetensors"
+
+    def run(*args):
+        result = CliRunner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code == 0, result.output
+
+    run("fit", data, "--out", model, "--coreset-size", "64", "--epochs", "1", "--device", "cpu")
+    rows, cols = plan_tiles(416, 448, 100_000, FeatureExtractor().halo(), 16)
+    assert len(rows) * len(cols) > 1
+    maps = {}
+    for tile in ("0", "0.1"):
+        out = tmp_path / f"pred-{tile}"
+        run("predict", model, data, "--out", out, "--threshold", "1", "--tile-megapixels", tile)
+        maps[tile] = [np.load(p) for p in sorted((out / "maps").glob("*.npy"))]
+    assert len(maps["0"]) == 3
+    for whole, tiled in zip(maps["0"], maps["0.1"], strict=True):
+        assert np.abs(tiled - whole).max() <= 1e-4 * np.abs(whole).max()
