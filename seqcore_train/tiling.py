@@ -78,20 +78,25 @@ def plan_tiles(
 ) -> tuple[list[Span], list[Span]]:
     """(row spans, column spans) whose tiles hold at most about `max_pixels` pixels each.
 
+    (Unless that leaves a core narrower than the halo: then cores are as wide as the halo.)
+
     Of three layouts (full-width strips, full-height strips, square tiles) the one that reads the
     fewest pixels in all wins: every halo is computed twice, so fewer, longer cuts are cheaper.
     A whole image that fits is one tile.
     """
     if height * width <= max_pixels:
         return [Span(0, height, 0, height, True)], [Span(0, width, 0, width, True)]
+    # A core narrower than the halo would spend most of every pass on the halo: such a budget is
+    # too small for this backbone, so the tiles grow past it rather than crawl.
+    least = max(align, _ceil_to(halo, align))
     margin = 2 * _ceil_to(halo, align)
-    edge = max(align, int(max_pixels**0.5) - margin)
+    edge = max(least, int(max_pixels**0.5) - margin)
     layouts = [
         (plan_axis(height, edge, halo, align), plan_axis(width, edge, halo, align)),
     ]
     for along, across in ((height, width), (width, height)):
         core = max_pixels // across - margin
-        if core >= align:
+        if core >= least:
             strips = plan_axis(along, core, halo, align)
             whole = [Span(0, across, 0, across, True)]
             layouts.append((strips, whole) if along == height else (whole, strips))
