@@ -237,13 +237,7 @@ def export_metadata(model: SeqPatchCore, size: tuple[int, int]) -> dict:
 
 def export_size(model: SeqPatchCore, requested: tuple[int, int] | None, where: str):
     """The (H, W) to export at: the requested one, which must be the model's fitted size if known."""
-    fitted = model.image_size
-    if requested and fitted and tuple(requested) != fitted:
-        raise ModelFileError(
-            f"{where}: the model was fitted on {fitted[1]}x{fitted[0]} images, "
-            f"--image-size {requested[1]} {requested[0]} is incompatible"
-        )
-    size = tuple(requested) if requested else fitted
+    size = model.size_for(requested, where)
     if size is None:
         raise ModelFileError(
             f"{where}: the model has no fixed image size (fitted on mixed sizes); pass --image-size W H"

@@ -131,6 +131,16 @@ class SeqPatchCore:
     def image_size(self, size) -> None:
         self._image_size = _image_size(size)  # one form (a tuple), so sizes compare equal
 
+    def size_for(self, requested: tuple[int, int] | None, where: str) -> tuple[int, int] | None:
+        """The (H, W) to run at: `requested`, which must be the fitted size when there is one."""
+        fitted = self.image_size
+        if requested and fitted and tuple(requested) != fitted:
+            raise ModelFileError(
+                f"{where}: the model was fitted on {fitted[1]}x{fitted[0]} images, "
+                f"--image-size {requested[1]} {requested[0]} is incompatible"
+            )
+        return tuple(requested) if requested else fitted
+
     # -- features ----------------------------------------------------------------------------
     @property
     def extractor(self) -> FeatureExtractor:

@@ -95,13 +95,7 @@ def _model_image_size(
     A model remembers the image size it was fitted at; other data is resized to it when the
     aspect ratio agrees (feature scale must match the coreset), and is incompatible otherwise.
     """
-    fitted = model.image_size
-    if requested and fitted and tuple(requested) != fitted:
-        raise ModelFileError(
-            f"{where}: the model was fitted on {fitted[1]}x{fitted[0]} images, "
-            f"--image-size {requested[1]} {requested[0]} is incompatible"
-        )
-    size = tuple(requested) if requested else fitted
+    size = model.size_for(requested, where)
     if size is not None:
         for record in dataset.records:
             height, width = image_shape(record.image)
