@@ -86,7 +86,17 @@ def main() -> None:
                 )
                 out = Path(tmp) / f"pred-{text}-{tile}"
                 pred_s, pred_mib = run(
-                    CLI + ["predict", str(model), str(data), "--out", str(out), *common]
+                    CLI
+                    + [
+                        "predict",
+                        str(model),
+                        str(data),
+                        "--out",
+                        str(out),
+                        "--threshold",
+                        "1",
+                        *common,
+                    ]
                 )
                 row = {
                     "size": text,
