@@ -318,6 +318,9 @@ def evaluate(predict, data: Path, crosscheck: bool) -> dict:
         "aupro": report["pixel"]["aupro"],
         "test_images": report["images"],
     }
+    # Per-image scores, in the data set's order (the same for every method): paired bootstrap.
+    result["image_scores"] = [float(v) for v in evaluator.image_scores]
+    result["image_labels"] = [bool(v) for v in evaluator.image_labels]
     # For reference: image AUROC with the map's maximum as every method's image score.
     result["image_auroc_map_max"] = roc_auc(np.array(map_max), np.array(evaluator.image_labels))
     if crosscheck:
@@ -380,9 +383,35 @@ def targets(entry: dict) -> dict:
         **checks,
         "met": all(checks.values()),
         "image_delta": image_delta,
+        "image_delta_ci95": paired_bootstrap_ci(ours, theirs),
         "pixel_delta": pixel_delta,
         "fit_ratio": round(fit_ratio, 3),
     }
+
+
+def paired_bootstrap_ci(ours: dict, theirs: dict, rounds: int = 2000) -> list[float] | None:
+    """95 % interval of (our - their) image AUROC over test sets resampled with replacement.
+
+    Both methods score the same images, so each round draws one set of images for both: the
+    interval shows how much of a difference the test set's size alone can make.
+    """
+    import numpy as np
+
+    from seqcore_train.metrics import roc_auc
+
+    if "image_scores" not in ours or "image_scores" not in theirs:
+        return None
+    a, b = np.asarray(ours["image_scores"]), np.asarray(theirs["image_scores"])
+    labels = np.asarray(ours["image_labels"])
+    rng = np.random.default_rng(0)
+    deltas = []
+    for _ in range(rounds):
+        pick = rng.integers(0, len(labels), len(labels))
+        x, y = roc_auc(a[pick], labels[pick]), roc_auc(b[pick], labels[pick])
+        if x is not None and y is not None:
+            deltas.append(x - y)
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return [round(float(low), 4), round(float(high), 4)]
 
 
 def target_line(category: str, t: dict) -> str:
@@ -391,10 +420,15 @@ def target_line(category: str, t: dict) -> str:
 
     return (
         f"{category}: SeqCore default {'MEETS' if t['met'] else 'MISSES'} the targets: "
-        f"image AUROC {t['image_delta']:+.3f} vs anomalib ({mark(t['image_auroc'])}), "
+        f"image AUROC {t['image_delta']:+.3f} vs anomalib ({mark(t['image_auroc'])}; 95 % CI "
+        f"{_ci(t.get('image_delta_ci95'))}), "
         f"pixel AUROC {t['pixel_delta']:+.3f} ({mark(t['pixel_auroc'])}), "
         f"fit time {t['fit_ratio']:.2f}x ({mark(t['fit_time'])}, needs <= {FIT_RATIO}x)"
     )
+
+
+def _ci(interval) -> str:
+    return "n/a" if interval is None else f"{interval[0]:+.3f} to {interval[1]:+.3f}"
 
 
 def environment() -> dict:
