@@ -1,20 +1,31 @@
-"""GPU check (BENCHMARKS.md section `gpu`): CUDA results equal CPU results, then throughput.
+"""GPU check (BENCHMARKS.md section `gpu`): CUDA results equal CPU results, then throughput per GPU.
 
-    .venv/bin/python bench/gpu_check.py [--out bench/out/gpu_check.json] [--quick]
+    .venv/bin/python bench/gpu_check.py [--out bench/out/gpu_check.json] [--quick] [--no-ray]
 
 Without a CUDA device it says so and exits 0 (nothing to check). With one it
-  1. streams the same patches through SequentialCoreset on the CPU and on the GPU and compares banks,
+  1. streams the same patches through SequentialCoreset on the CPU and on cuda:0 and compares banks,
   2. compares 1-NN distances, Lite0 features and full anomaly maps between CPU and GPU,
-  3. measures fit (images/s, coreset updates) and inference (images/s by chunk size) at 2448x2050,
-     the real sensor's resolution.
+  3. measures fit (images/s, coreset updates) and inference (images/s by chunk size) on cuda:0 at
+     2448x2050, the real sensor's resolution,
+  4. per GPU, in one process per GPU that sees only its own GPU (CUDA_VISIBLE_DEVICES=i, as a Ray
+     task with num_gpus=1 does): fit and predict images/s at 512², and render.py --device gpu images/s
+     (Cycles, first image apart: it loads the kernels); each GPU alone, then all at once,
+  5. the same worker as Ray tasks with num_gpus=1 on a local Ray cluster of all GPUs (the scheduling
+     `seqcore-train cluster` uses), when Ray is installed (`pip install 'seqcore-train[ray]'`);
+     without Ray, or with --no-ray, step 5 is reported as skipped and step 4 stands for it.
 Comparisons switch TF32 off (full float32 on both sides); throughput uses the defaults.
+--dry-run-on-cpu runs every step on the CPU (one "GPU", render.py --device cpu) to test this script.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,12 +43,13 @@ from seqcore_train.model import ModelConfig, SeqPatchCore  # noqa: E402
 from seqcore_train.scoring import nn_distances  # noqa: E402
 
 SENSOR = (2050, 2448)  # H, W
-DEVICE = ["cuda"]  # --dry-run-on-cpu swaps in "cpu" to test this script itself without a GPU
+RENDER_PY = ROOT / "blender_addon" / "render.py"
+DEVICE = ["cuda:0"]  # --dry-run-on-cpu swaps in "cpu" to test this script itself without a GPU
 
 
 def _sync():
-    if DEVICE[0] == "cuda":
-        torch.cuda.synchronize()
+    if DEVICE[0].startswith("cuda"):
+        torch.cuda.synchronize(DEVICE[0])
 
 
 def _max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -140,8 +152,8 @@ def throughput(quick: bool) -> dict:
         _sync()
         rows.append({"chunk": chunk, "images_per_s": count / (time.perf_counter() - started)})
     out["inference"] = rows
-    if DEVICE[0] == "cuda":
-        out["gpu_peak_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    if DEVICE[0].startswith("cuda"):
+        out["gpu_peak_mib"] = torch.cuda.max_memory_allocated(DEVICE[0]) / 2**20
     return out
 
 
@@ -157,29 +169,223 @@ def _sensor_image(seed: int) -> torch.Tensor:
     return tile.repeat(1, 3, 3)[:, :h, :w].contiguous()
 
 
+# -- 4./5. one worker per GPU -------------------------------------------------------------------
+WORKLOAD = {  # (images, size) of fit/predict; (images, W, H, samples) of the render
+    "quick": {"model": (8, 512), "render": (4, 640, 536, 32)},
+    "full": {"model": (24, 512), "render": (8, 1224, 1025, 64)},
+    "dry": {"model": (2, 128), "render": (2, 96, 80, 2)},  # the CPU stand-in: plumbing only
+}
+
+
+def _workload(device: str, quick: bool) -> dict:
+    return WORKLOAD["dry" if device == "cpu" else "quick" if quick else "full"]
+
+
+PARTS = ("equal", "sensor", "per-gpu", "ray")
+_PROGRESS = re.compile(r"^\[\s*\d+/\d+\]\s+\S+\s+([0-9.]+) s$")
+
+
+def measure_worker(device: str, quick: bool) -> dict:
+    """What one GPU does alone: fit and predict images/s, render images/s. Runs in the process
+    whose CUDA_VISIBLE_DEVICES names that GPU, so `device` is "cuda" (its only GPU) or "cpu"."""
+    n, size = _workload(device, quick)["model"]
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    data = textures(n, seed=21, size=size)
+    model = SeqPatchCore(ModelConfig(), device=device)
+    model.features(data[:1])  # backbone built and warm
+    sync()
+    started = time.perf_counter()
+    model.fit(lambda epoch: ((data[i : i + 1], None) for i in range(n)), epochs=1)
+    sync()
+    fit_s = time.perf_counter() - started
+    model.predict(data[:1])
+    sync()
+    started = time.perf_counter()
+    for i in range(n):
+        model.predict(data[i : i + 1])
+    sync()
+    predict_s = time.perf_counter() - started
+    out = {
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "gpus_seen": torch.cuda.device_count() if device == "cuda" else 0,
+        "model_images": n,
+        "model_size": size,
+        "fit_images_per_s": n / fit_s,
+        "predict_images_per_s": n / predict_s,
+    }
+    out.update(_render(device, quick))
+    return out
+
+
+def _render(device: str, quick: bool) -> dict:
+    """render.py on this process's GPU; the first image (kernel loading) is reported apart."""
+    count, width, height, samples = _workload(device, quick)["render"]
+    with tempfile.TemporaryDirectory(prefix="gpu_check_render_") as work:
+        command = [sys.executable, str(RENDER_PY), "--out", str(Path(work) / "ds")]
+        command += ["--count", str(count), "--variant", "stained", "--resolution", str(width)]
+        command += [str(height), "--samples", str(samples), "--seed", "3"]
+        command += ["--device", "gpu", "--gpu-ids", "0"] if device == "cuda" else []
+        started = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+        wall = time.perf_counter() - started
+    if proc.returncode != 0:
+        return {"render_error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
+    seconds = [float(m.group(1)) for m in map(_PROGRESS.match, proc.stdout.splitlines()) if m]
+    rest = seconds[1:] or seconds
+    return {
+        "render": f"{count} x {width}x{height}, {samples} samples",
+        "render_first_image_s": seconds[0] if seconds else None,
+        "render_images_per_s": len(rest) / sum(rest) if rest and sum(rest) > 0 else None,
+        "render_wall_s": wall,
+    }
+
+
+def _worker_command(quick: bool, device: str) -> list[str]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--worker", device]
+    return command + (["--quick"] if quick else [])
+
+
+def _last_json(text: str) -> dict:
+    lines = [line for line in text.strip().splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if lines else {"error": "no result line"}
+
+
+def _run_workers(visible: list[str], quick: bool, device: str) -> list[dict]:
+    """One worker process per entry of `visible` (a CUDA_VISIBLE_DEVICES value), all at once."""
+    procs = []
+    for value in visible:
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": value}
+        procs.append(
+            subprocess.Popen(
+                _worker_command(quick, device), env=env, stdout=subprocess.PIPE, text=True
+            )
+        )
+    return [_last_json(p.communicate()[0]) for p in procs]
+
+
+def _total(rows: list[dict], key: str) -> float | None:
+    values = [r.get(key) for r in rows]
+    return sum(values) if values and all(v is not None for v in values) else None
+
+
+def per_gpu(gpus: int, quick: bool, dry: bool) -> dict:
+    device = "cpu" if dry else "cuda"
+    ids = [""] if dry else [str(i) for i in range(gpus)]  # dry: no GPU visible
+    alone = [_run_workers([i], quick, device)[0] for i in (ids[:1] if quick else ids)]
+    together = _run_workers(ids, quick, device) if len(ids) > 1 else alone
+    keys = ("fit_images_per_s", "predict_images_per_s", "render_images_per_s")
+    return {
+        "alone": alone,
+        "together": together,
+        "together_total": {k: _total(together, k) for k in keys},
+    }
+
+
+def ray_per_gpu(gpus: int, quick: bool, dry: bool) -> dict:
+    """The worker as Ray tasks with num_gpus=1 (Ray sets each task's CUDA_VISIBLE_DEVICES)."""
+    try:
+        import ray
+    except ModuleNotFoundError:
+        return {"skipped": "Ray is not installed (pip install 'seqcore-train[ray]')"}
+    device = "cpu" if dry else "cuda"
+    command = _worker_command(quick, device)
+
+    def task():
+        proc = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ))
+        result = _last_json(proc.stdout)
+        result["ray_gpu_ids"] = [str(i) for i in ray.get_gpu_ids()]
+        return result
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    tasks = 1 if dry else gpus
+    ray.init(
+        num_cpus=max(1, tasks),
+        num_gpus=0 if dry else gpus,
+        include_dashboard=False,
+        logging_level="WARNING",
+    )
+    try:
+        remote = ray.remote(num_gpus=0 if dry else 1, num_cpus=1, max_retries=0)(task)
+        started = time.perf_counter()
+        rows = ray.get([remote.remote() for _ in range(tasks)])
+        wall = time.perf_counter() - started
+    finally:
+        ray.shutdown()
+    keys = ("fit_images_per_s", "predict_images_per_s", "render_images_per_s")
+    distinct = len({tuple(r.get("ray_gpu_ids", ())) for r in rows}) == len(rows)
+    return {
+        "tasks": rows,
+        "wall_s": wall,
+        "total": {k: _total(rows, k) for k in keys},
+        "one_gpu_per_task": dry or (distinct and all(r.get("gpus_seen") == 1 for r in rows)),
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--out", default=str(ROOT / "bench" / "out" / "gpu_check.json"))
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a short lease")
-    parser.add_argument("--dry-run-on-cpu", action="store_true", help="run every step CPU vs CPU")
+    parser.add_argument("--dry-run-on-cpu", action="store_true", help="run every step on the CPU")
+    parser.add_argument("--no-ray", action="store_true", help="skip step 5 (Ray tasks)")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        metavar="PART,...",
+        help=f"run only these parts: {', '.join(PARTS)} (steps 1-2, 3, 4, 5; default all)",
+    )
+    parser.add_argument("--worker", choices=("cuda", "cpu"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        parser.error(f"--only {unknown[0]}: unknown part (use {', '.join(PARTS)})")
+    if args.no_ray and "ray" in parts:
+        parts.remove("ray")
+    if args.worker:  # one GPU's measurements, as a JSON line (steps 4 and 5)
+        print(json.dumps(measure_worker(args.worker, args.quick)), flush=True)
+        return 0
+    gpus = (
+        0
+        if args.dry_run_on_cpu
+        else (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    )
     if args.dry_run_on_cpu:
         DEVICE[0] = "cpu"
-    elif not torch.cuda.is_available():
+    elif gpus == 0:
         print("CUDA not available: GPU check skipped (nothing measured).")
         return 0
-    name = torch.cuda.get_device_name(0) if DEVICE[0] == "cuda" else "cpu (dry run)"
-    report = {"device": name, "torch": torch.__version__}
-    report["equal"] = check_equal(args.quick)
-    report["throughput"] = throughput(args.quick)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2))
+    names = [torch.cuda.get_device_name(i) for i in range(gpus)] or ["cpu (dry run)"]
+    report = {"devices": names, "torch": torch.__version__}
+    if "equal" in parts:
+        report["equal"] = check_equal(args.quick)
+    if "sensor" in parts:
+        report["throughput"] = throughput(args.quick)
+    if "per-gpu" in parts:
+        report["per_gpu"] = per_gpu(gpus, args.quick, args.dry_run_on_cpu)
+    if "ray" in parts:
+        report["ray"] = ray_per_gpu(gpus, args.quick, args.dry_run_on_cpu)
+    _write_atomic(Path(args.out), json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
-    failed = [name for name, r in report["equal"].items() if not r["ok"]]
-    print("CPU/GPU agreement:", "OK" if not failed else f"FAILED in {', '.join(failed)}")
-    return 1 if failed else 0
+    failed = [name for name, r in report.get("equal", {}).items() if not r["ok"]]
+    if "equal" in report:
+        print("CPU/GPU agreement:", "OK" if not failed else f"FAILED in {', '.join(failed)}")
+    per_gpu_rows = report.get("per_gpu", {})
+    workers = per_gpu_rows.get("alone", []) + per_gpu_rows.get("together", [])
+    workers += report.get("ray", {}).get("tasks", [])
+    errors = [e for e in (r.get("render_error") or r.get("error") for r in workers) if e]
+    if errors:
+        print(f"a GPU worker failed: {errors[0]}")
+    return 1 if failed or errors else 0
 
 
 if __name__ == "__main__":

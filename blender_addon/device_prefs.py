@@ -32,7 +32,11 @@ def device_preferences_kept() -> Iterator[None]:
         yield
     finally:
         if cycles is not None:
-            cycles.compute_device_type = device_type
+            if cycles.compute_device_type != device_type:
+                try:
+                    cycles.compute_device_type = device_type
+                except TypeError:  # a saved backend this Blender lacks reads as "" (unsettable)
+                    pass
             for index in reversed(range(len(cycles.devices))):
                 device = cycles.devices[index]
                 key = (device.id, device.type)

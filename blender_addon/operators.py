@@ -17,7 +17,7 @@ from .core.output_folder import resolve_output_folder
 from .core.render_lock import RenderLock, RenderLockError, lock_holder
 from .core.render_options import RenderOptions, to_settings
 from .device_prefs import device_preferences_kept
-from .preferences import get_preferences
+from .preferences import get_preferences, render_device_spec
 from .properties import (
     NO_PRESET,
     defect_preview_spec,
@@ -165,8 +165,8 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
     def execute(self, context):  # scripted (bpy.ops...()): render here and now, blocking
         from .scene.dataset_render import render_dataset
 
-        device = get_preferences(context).device
         try:
+            device = render_device_spec(get_preferences(context))
             options, out = self._prepare(context)
             with RenderLock(out), device_preferences_kept():
                 steps = render_dataset(
@@ -189,7 +189,7 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
         try:
             options, out = self._prepare(context)
             job = BackgroundRender(
-                options, out, get_preferences(context).device, bpy.app.binary_path
+                options, out, render_device_spec(get_preferences(context)), bpy.app.binary_path
             )
         except (SeqCoreAddonError, OSError) as exc:
             self.report({"ERROR"}, str(exc))

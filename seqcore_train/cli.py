@@ -103,7 +103,15 @@ def _data_options(function):
             metavar="W H",
             help="Resize every image to width W, height H (default: the model's, else as is).",
         ),
-        click.option("--batch-size", type=click.IntRange(1), default=4, show_default=True),
+        click.option(
+            "--batch-size",
+            default="auto",
+            show_default=True,
+            callback=_batch_size,
+            metavar="N|auto",
+            help="Images per backbone pass. auto: 1 on the CPU (fastest per image there), on a "
+            "GPU as many as fit in one tile.",
+        ),
         click.option(
             "--tile-megapixels",
             type=click.FloatRange(0),
@@ -113,11 +121,45 @@ def _data_options(function):
             help=f"Most pixels per backbone pass (default {TILE_PIXELS / 1e6:g}); larger images go "
             "one at a time in tiles with the same features. 0: whole images, any size.",
         ),
-        click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1"),
+        _device_option(),
     ]
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def _device(ctx, _param, value):
+    """The device, checked before any work (a missing GPU lists those there are) and made current."""
+    if ctx.resilient_parsing:  # shell completion: no torch import
+        return value
+    from seqcore_train.devices import use_device
+
+    try:
+        return str(use_device(value))
+    except SeqCoreError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _device_option():
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        callback=_device,
+        help="auto (the first GPU, else the CPU), cpu, cuda, or cuda:N for GPU N.",
+    )
+
+
+def _batch_size(_ctx, _param, value):
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        size = int(value)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise click.BadParameter(f"{value!r} is not a whole number >= 1 or 'auto'")
+    return size
 
 
 def _remember_tile(ctx, _param, value):
@@ -354,7 +396,7 @@ def finetune(
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Seeds the shuffles after epoch 1."
 )
-@click.option("--device", default="auto", show_default=True)
+@_device_option()
 def meld(models, out, coreset_size, epochs, seed, device):
     """Meld the coresets of MODELS into one (then calibrate it)."""
     from seqcore_train import workflows
@@ -517,6 +559,64 @@ def export_dataset(data, fmt, out, label_map):
     sidecar = run_export(data, out, fmt, dict(label_map or ()), log=_log)
     folders = ", ".join(f"{k} {v}" for k, v in sidecar["folders"].items())
     click.echo(f"wrote {out} ({len(sidecar['images'])} images: {folders})")
+
+
+@cli.group()
+def cluster():
+    """Render, fit, meld, calibrate and evaluate a cluster PLAN.toml as Ray tasks (needs
+    seqcore-train[ray]); without --address a local Ray cluster of --workers CPUs is started."""
+
+
+_CLUSTER_HELP = {
+    "render": "Render every [render.*] set of PLAN, one task per shard, then merge the manifests.",
+    "fit": "Fit one coreset per data shard of PLAN into OUT/fit/.",
+    "meld": "Meld the fitted coresets of PLAN as a k-ary tree into OUT/meld/.",
+    "run": "Render, fit, meld, calibrate and evaluate PLAN as one pipeline (resumable).",
+}
+
+
+def _cluster_command(command: str):
+    @cluster.command(command, help=_CLUSTER_HELP[command])
+    @click.argument("plan", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+    @click.option("--address", default=None, help="auto, or HOST:PORT of a running Ray cluster.")
+    @click.option(
+        "--workers", type=click.IntRange(1), default=None, help="CPUs of a local cluster."
+    )
+    @click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True)
+    @click.option("--serial", is_flag=True, help="Run the same steps one by one here, no Ray.")
+    def run_stage(plan, out, address, workers, device, serial):
+        from seqcore_train.cluster_plan import load_cluster_plan
+        from seqcore_train.cluster_steps import (
+            check_inputs,
+            check_plan_runs,
+            run_serial,
+            stages_of,
+            write_plan_copy,
+        )
+
+        if address is not None and (workers is not None or serial):
+            raise click.UsageError(
+                "--address joins a running cluster: --workers and --serial are for this machine"
+            )
+        parsed = load_cluster_plan(plan)  # every plan error surfaces here, before anything runs
+        check_plan_runs(parsed)
+        check_inputs(parsed, out, stages_of(command))  # e.g. `fit` before `render`: say so now
+        if serial:
+            write_plan_copy(parsed, out)
+            last = run_serial(parsed, out, stages_of(command), device, log=_log)
+        else:
+            from seqcore_train.cluster_ray import import_ray, run_on_ray
+
+            import_ray()  # a missing Ray is one line, before any output is written
+            last = run_on_ray(parsed, out, stages_of(command), device, address, workers)
+        click.echo(f"cluster {command}: done; last output {last}")
+
+    return run_stage
+
+
+for _command in ("render", "fit", "meld", "run"):
+    _cluster_command(_command)
 
 
 def _fmt(value) -> str:

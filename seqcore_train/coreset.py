@@ -130,13 +130,12 @@ class SequentialCoreset:
         patches = patches.to(device=self.device, dtype=dtype)
         before = self.additions + self.replacements
         start = 0
-        with _one_cpu_thread(self.device):
-            if self._n < self.size:
-                start = min(self.size - self._n, len(patches))
-                self._append(patches[:start])
-            if self.full and self.size > 1:
-                for lo in range(start, len(patches), self.chunk_size):
-                    self._process_chunk(patches[lo : lo + self.chunk_size])
+        if self._n < self.size:
+            start = min(self.size - self._n, len(patches))
+            self._append(patches[:start])
+        if self.full and self.size > 1:
+            for lo in range(start, len(patches), self.chunk_size):
+                self._process_chunk(patches[lo : lo + self.chunk_size])
         return self.additions + self.replacements - before
 
     def _append(self, points: torch.Tensor) -> None:
@@ -164,7 +163,8 @@ class SequentialCoreset:
         bank_norm_max = float(self._sq.max().sqrt())
         rel = 8.0 * (dim + 4) * torch.finfo(x.dtype).eps  # rounding of d_m^2 and of the exact path
         if self.use_numpy and x.device.type == "cpu":
-            self._visit_numpy(x, x_sq, row_min, row_arg, x_norm_max, bank_norm_max, rel)
+            with _one_cpu_thread(x.device):
+                self._visit_numpy(x, x_sq, row_min, row_arg, x_norm_max, bank_norm_max, rel)
             return
         pos, rows = 0, len(x)
         while pos < rows:
@@ -325,12 +325,12 @@ def _exact_self_distances(points: torch.Tensor, block: int = 256) -> torch.Tenso
 
 @contextmanager
 def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run the sequential loop on one CPU thread.
+    """Run the per-replacement loop on one CPU thread (the chunk's screening product keeps all).
 
-    Its ops are small (one bank row, one chunk column), so a second thread costs more in wake-ups
-    than it saves: on 2 cores the first epoch takes about half the time on one thread, and far
-    less than half when the other core is busy. Results do not depend on it: every entry of an
-    exact distance is one thread's sum, and the screens carry rounding bounds.
+    Its ops are small (one bank row, one chunk column): when another process holds a core, every
+    op of a multi-threaded loop waits for the descheduled thread, and a fit took 3-5x as long.
+    Results do not depend on it: every entry of an exact distance is one thread's sum, and the
+    screens carry rounding bounds.
     """
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:

@@ -443,7 +443,10 @@ class FeatureExtractor(nn.Module):
     def field(self) -> tuple[int, int]:
         """(receptive field in pixels, total stride) of the steps that run (measured once)."""
         if self._field is None:
-            self._field = receptive_field(self.steps.modules(), self._run_untiled)
+            # the probe runs on the backbone's device (a CPU probe fails on a GPU model)
+            self._field = receptive_field(
+                self.steps.modules(), lambda probe: self._run_untiled(probe.to(self.mean.device))
+            )
         return self._field
 
     def halo(self) -> int:

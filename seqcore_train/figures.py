@@ -2,6 +2,8 @@
 
 Figures are drawn on matplotlib's Agg canvas directly, not through pyplot, so importing this module
 leaves the process's matplotlib backend alone (a caller's interactive session keeps its own).
+Heat maps and overlays live in map_images.py (numpy only, re-exported here): `predict` writes them
+without importing matplotlib.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from scipy import ndimage
 
+from seqcore_train.map_images import MISSED, heatmap_rgb, outline, overlay_rgb
 from shared_schemas import atomic_write_bytes
 
 __all__ = [
@@ -27,34 +29,6 @@ __all__ = [
     "save_class_recall_rows",
     "save_pr_scatter",
 ]
-
-_TP, _FP, _FN = (0.1, 0.85, 0.2), (1.0, 0.25, 0.1), (0.2, 0.5, 1.0)
-
-
-def heatmap_rgb(anomaly_map: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
-    """(H, W) scores -> (H, W, 3) uint8 with the inferno colour map over vmin..vmax."""
-    scaled = np.clip((anomaly_map - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
-    return (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
-
-
-def _outline(mask: np.ndarray) -> np.ndarray:
-    return mask & ~ndimage.binary_erosion(mask, iterations=1, border_value=0)
-
-
-def overlay_rgb(
-    image: np.ndarray, predicted: np.ndarray, truth: np.ndarray | None = None
-) -> np.ndarray:
-    """The image with predictions tinted: green = correct, red = false alarm, blue outline = missed
-    truth (without truth: red tint and outline for every predicted pixel)."""
-    out = np.clip(image, 0, 1).astype(np.float32).copy()
-    if truth is None:
-        layers = [(predicted, _FP)]
-    else:
-        layers = [(predicted & truth, _TP), (predicted & ~truth, _FP), (truth & ~predicted, _FN)]
-    for mask, colour in layers:
-        out[mask] = 0.55 * out[mask] + 0.45 * np.asarray(colour, np.float32)
-        out[_outline(mask)] = colour
-    return (out * 255).astype(np.uint8)
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:
@@ -135,9 +109,9 @@ def save_best_worst(panels: Sequence[tuple[str, dict]], vmin: float, vmax: float
     fig = _figure((9, 3.1 * len(panels)))
     axes = fig.subplots(len(panels), 3, squeeze=False)
     for row, (title, panel) in zip(axes, panels, strict=True):
-        truth_outline = _outline(panel["truth"])
+        truth_outline = outline(panel["truth"])
         shown = np.clip(panel["image"], 0, 1).copy()
-        shown[truth_outline] = _FN
+        shown[truth_outline] = MISSED
         shown[~panel["valid"]] *= 0.35
         row[0].imshow(shown)
         row[0].set_title(f"{title}: image, truth outline", fontsize=9)

@@ -97,10 +97,10 @@ def read_rgb(path: str | os.PathLike) -> np.ndarray:
     if data.shape[2] == 1:
         data = np.repeat(data, 3, axis=2)
     data = data[..., :3]
-    if data.dtype == np.uint8:
-        return data.astype(np.float32) / 255.0
-    if data.dtype == np.uint16:
-        return data.astype(np.float32) / 65535.0
+    if data.dtype in (np.uint8, np.uint16):
+        scaled = data.astype(np.float32)
+        scaled /= np.iinfo(data.dtype).max  # in place: one float copy of the image, not two
+        return scaled
     if np.issubdtype(data.dtype, np.floating):
         return np.clip(data.astype(np.float32), 0.0, 1.0)
     raise DataError(f"{path}: unsupported pixel type {data.dtype}")
@@ -124,7 +124,7 @@ def write_png(path: str | os.PathLike, data: np.ndarray) -> None:
     """Write uint8/uint16 (H, W) or (H, W, 3|4) as PNG, atomically (tmp file + os.replace)."""
     buffer = io.BytesIO()
     iio.imwrite(buffer, np.ascontiguousarray(data), extension=".png")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

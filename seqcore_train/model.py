@@ -26,7 +26,6 @@ from .features import FeatureExtractor
 from .model_defaults import BLUR_SIGMA, POOL_KERNEL
 from .modelfile import load_model_file, save_model_file
 from .patch_cache import PatchCache
-from .prefetch import ahead, producer_threads
 from .scoring import cell_scores, maps_from_cells
 
 __all__ = ["SAMPLERS", "ModelConfig", "Batch", "SeqPatchCore", "seqcore_version"]
@@ -227,9 +226,6 @@ class SeqPatchCore:
             passes = cache.replay(self.device)
         else:
             passes = (self.patches(images, valid) for images, valid in epoch_batches(epoch))
-            threads = producer_threads() if self.device.type == "cpu" else 0
-            if threads:  # the backbone on the other cores while the coreset runs on one
-                passes = ahead(passes, threads)
         for patches in passes:
             cache.append(patches)
             coreset.update(patches)

@@ -18,19 +18,22 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from seqcore_train.batches import sample_batches, to_tensors, training_batches
+from seqcore_train.background import WriteBehind, read_ahead
+from seqcore_train.batches import (
+    AUTO,
+    auto_batch_size,
+    sample_batches,
+    to_tensors,
+    training_batches,
+)
 from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_datasets
 from seqcore_train.errors import DataError, ModelFileError
-from seqcore_train.figures import (
-    heatmap_rgb,
-    overlay_rgb,
-    save_best_worst,
-    save_pr_curves,
-    save_recall_bars,
-)
+from seqcore_train.heap import return_large_buffers
 from seqcore_train.images import write_png
+from seqcore_train.map_images import heatmap_rgb, overlay_rgb
 from seqcore_train.metrics import Evaluator
 from seqcore_train.model import ModelConfig, SeqPatchCore
+from seqcore_train.model_defaults import TILE_PIXELS
 from seqcore_train.report import render_markdown, write_json
 from seqcore_train.train_options import TrainOptions
 from shared_schemas import atomic_write_bytes
@@ -57,7 +60,7 @@ class DataOptions:
     split: str | None = None
     label_map: tuple[tuple[str, str], ...] = ()
     image_size: tuple[int, int] | None = None  # (H, W); None keeps each image's own size
-    batch_size: int = 4
+    batch_size: int | str = AUTO  # images per backbone pass; "auto": batches.auto_batch_size
     tile_pixels: int | None | str = "auto"  # most pixels per backbone pass; "auto": the default
 
     def open(self, split: str | None) -> Dataset:
@@ -112,6 +115,26 @@ def _common_size(dataset: Dataset) -> tuple[int, int] | None:
     return shapes.pop() if len(shapes) == 1 else None
 
 
+def _bound_heap(model: SeqPatchCore, dataset: Dataset, size: tuple[int, int] | None) -> None:
+    """For images beyond one backbone pass (tiled), freed buffers go back to the system at once
+    (heap.py): the peak stays bounded, at a cost in page faults that small images need not pay."""
+    height, width = size or image_shape(dataset.records[0].image)
+    if height * width > (model.extractor.tile or TILE_PIXELS):
+        return_large_buffers()
+
+
+def _batch_size(
+    batch_size: int | str, model: SeqPatchCore, dataset: Dataset, size: tuple[int, int] | None
+) -> int:
+    """`batch_size`, with "auto" resolved for the model's device and the images' size."""
+    if batch_size != AUTO:
+        return int(batch_size)
+    if model.device.type == "cpu":
+        return auto_batch_size(model.device, None)
+    height, width = size or image_shape(dataset.records[0].image)
+    return auto_batch_size(model.device, height * width)
+
+
 def _progress(total: int, description: str) -> tqdm:
     return tqdm(total=total, desc=description, unit="img", leave=False, disable=None)
 
@@ -139,14 +162,16 @@ def _train(
             model, start = saved, int(mark["epoch"]) + 1
             log(f"resuming from {checkpoint} after epoch {start}")
     epochs = training.epochs
+    batch_size = _batch_size(options.batch_size, model, dataset, size)
+    _bound_heap(model, dataset, size)
     batches = training_batches(
-        dataset, dataset.records, options.batch_size, size, training.augment, training.seed
+        dataset, dataset.records, batch_size, size, training.augment, training.seed
     )
     bar = tqdm(total=epochs, initial=start, desc="epochs", unit="epoch", disable=None)
 
     def counted(epoch: int) -> Iterator:
         progress = _progress(len(dataset), f"epoch {epoch + 1}/{epochs}")
-        for images, valid in batches(epoch):
+        for images, valid in read_ahead(batches(epoch)):  # decodes the next batch meanwhile
             yield images, valid
             progress.update(len(images))
         progress.close()
@@ -258,16 +283,32 @@ def meld(
     return melded
 
 
+def _shared(samples: list[LoadedSample]) -> tuple[list[LoadedSample], tuple]:
+    """(samples, batch tensors), each sample's image now a (H, W, 3) view into the batch tensor:
+    the same values, held once instead of twice while the batch is scored and written."""
+    images, valid = to_tensors(samples)
+    for sample, image in zip(samples, images, strict=True):
+        sample.image = image.permute(1, 2, 0).numpy()
+    return samples, (images, valid)
+
+
 def _scored(
-    model: SeqPatchCore, dataset: Dataset, size, batch_size: int, description: str
+    model: SeqPatchCore, dataset: Dataset, size, batch_size: int | str, description: str
 ) -> Iterator[tuple[LoadedSample, np.ndarray, float]]:
-    """(sample, anomaly map) for every record, batch by batch, with a progress bar."""
+    """(sample, anomaly map, score) for every record, batch by batch, with a progress bar; the
+    next batch is decoded while the model works on this one."""
+    batch_size = _batch_size(batch_size, model, dataset, size)
+    _bound_heap(model, dataset, size)
     progress = _progress(len(dataset), description)
-    for samples in sample_batches(dataset, dataset.records, batch_size, size):
-        images, valid = to_tensors(samples)
+    decoded = (
+        _shared(samples) for samples in sample_batches(dataset, dataset.records, batch_size, size)
+    )
+    for samples, (images, valid) in read_ahead(decoded):
         maps, scores = model.predict(images, valid)
+        del images, valid
         yield from zip(samples, maps.numpy(), scores.tolist(), strict=True)
         progress.update(len(samples))
+        del samples, maps  # before the next batch arrives: at most two batches live
     progress.close()
 
 
@@ -357,6 +398,8 @@ def evaluate(
     report["seconds"] = round(time.perf_counter() - started, 2)
     label = name or Path(model_path).stem
     out = Path(out)
+    from seqcore_train.figures import save_best_worst, save_pr_curves, save_recall_bars
+
     figures = [
         ("Per-class recall", "figures/per_class_recall.png"),
         ("Pixel precision-recall", "figures/pr_curve.png"),
@@ -417,7 +460,23 @@ def _write_raw_map(path: Path, amap: np.ndarray, size: tuple[int, int]) -> None:
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(amap, dtype=np.float32))
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getbuffer())
+
+
+def _write_outputs(
+    out: Path,
+    stem: str,
+    amap: np.ndarray,
+    image: np.ndarray,
+    predicted: np.ndarray,
+    threshold: float,
+    input_size: tuple[int, int],
+) -> None:
+    """One image's heat map, mask and overlay PNGs and its raw map (run behind the model)."""
+    write_png(out / f"{stem}_heatmap.png", heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold))
+    write_png(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255)
+    write_png(out / f"{stem}_overlay.png", overlay_rgb(image, predicted))
+    _write_raw_map(out / "maps" / f"{stem}.npy", amap, input_size)
 
 
 def predict(
@@ -426,31 +485,37 @@ def predict(
     out: Path,
     threshold: float | None = None,
     device: str = "auto",
+    write_behind: bool = True,
 ) -> list[dict]:
     """Heat maps, binary masks and overlays (PNG) for every input image, plus scores.json, and the
-    raw maps as maps/<name>.npy (float32, at the input image's own size) for re-thresholding."""
+    raw maps as maps/<name>.npy (float32, at the input image's own size) for re-thresholding.
+
+    Images are decoded ahead and their files written behind the model (`write_behind`), one image
+    each way, so memory holds a few images whatever their number."""
     model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     threshold = _threshold(model, threshold, model_path)
     dataset = options.open(options.split)
     size = _model_image_size(model, options.image_size, dataset, str(model_path))
     out = Path(out)
     rows = []
-    for sample, amap, score in _scored(model, dataset, size, options.batch_size, "predict"):
-        stem = sample.record.sample_id.replace("/", "__")
-        predicted = (amap >= threshold) & sample.valid
-        write_png(out / f"{stem}_heatmap.png", heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold))
-        write_png(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255)
-        write_png(out / f"{stem}_overlay.png", overlay_rgb(sample.image, predicted))
-        _write_raw_map(out / "maps" / f"{stem}.npy", amap, image_shape(sample.record.image))
-        rows.append(
-            {
-                "id": sample.record.sample_id,
-                "image": str(sample.record.image),
-                "score": score,  # the image score: the largest cell distance, as PatchCore's
-                "anomalous": bool(predicted.any()),  # a pixel at or above the threshold
-                "anomalous_pixels": int(predicted.sum()),
-            }
-        )
+    # Each image's files are written by a helper thread while the model scores the next image;
+    # without `write_behind` they are written here, one image after the other (the same files).
+    with WriteBehind(pending=1 if write_behind else None) as writer:
+        for sample, amap, score in _scored(model, dataset, size, options.batch_size, "predict"):
+            stem = sample.record.sample_id.replace("/", "__")
+            predicted = (amap >= threshold) & sample.valid
+            job = (out, stem, amap, sample.image, predicted, threshold)
+            writer.submit(_write_outputs, *job, image_shape(sample.record.image))
+            rows.append(
+                {
+                    "id": sample.record.sample_id,
+                    "image": str(sample.record.image),
+                    "score": score,  # the image score: the largest cell distance, as PatchCore's
+                    "anomalous": bool(predicted.any()),  # a pixel at or above the threshold
+                    "anomalous_pixels": int(predicted.sum()),
+                }
+            )
+            del sample, amap, predicted, job
     write_json(out / "scores.json", {"threshold": threshold, "images": rows})
     _write_settings(
         out,

@@ -22,6 +22,7 @@ from .defect_options import parse_class_list, parse_range, parse_size
 from .defect_presets import preset_info
 from .defects import DefectSettings
 from .errors import SettingsError
+from .gpu_selection import GPU_BACKENDS, render_device
 from .resolution_presets import DEFAULT_RESOLUTION_PRESET, resolution_preset
 from .sample_spec import DatasetSettings, default_resolution
 from .vocabulary import (
@@ -254,6 +255,22 @@ def _parser() -> _Parser:
     p.add_argument("--shard", default="1/1", help="render shard I of N (split by plate)")
     p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument(
+        "--gpu-backend",
+        default=None,
+        metavar="NAME",
+        help=f"with --device gpu: the Cycles backend, one of {', '.join(GPU_BACKENDS)} (default: "
+        "the first of optix, cuda, hip, metal, oneapi with a GPU); Blender's saved preferences "
+        "are left as they were",
+    )
+    p.add_argument(
+        "--gpu-ids",
+        default=None,
+        metavar="I,J",
+        help="with --device gpu: render on these GPUs only, numbered from 0 as Blender's "
+        "Preferences > System lists the backend's GPUs (a wrong number's error lists them); "
+        "default all",
+    )
+    p.add_argument(
         "--view-width-mm",
         type=float,
         default=None,
@@ -310,6 +327,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--view-width-mm must be positive")
     args.content_preset, args.resolution_preset = _split_presets(p, args.preset)
     try:
+        # from here on one string: "gpu:optix:0,2" (core.gpu_selection)
+        args.device = render_device(args.device, args.gpu_backend, args.gpu_ids).spec()
         args.settings = to_settings(_options(args))
     except SettingsError as exc:
         p.error(str(exc))

@@ -202,14 +202,14 @@ def render_dataset(
     """Render the shard's missing samples, yielding progress after each; merges shards at the end."""
     out = Path(out)
     shard = shard or Shard()
+    import bpy
+
+    scene = scene or bpy.context.scene
+    configure_device(scene, device)  # first: a missing GPU must not leave empty folders behind
     prepare_output(out)
     manifest_file = shard_manifest_path(out, shard)
     finished = _finished_ids(manifest_file, settings)
     plan = plan_samples(settings, shard)
-    import bpy
-
-    scene = scene or bpy.context.scene
-    configure_device(scene, device)
     generator = generator_info(
         settings, addon_version(), blender_version or bpy.app.version_string, shard
     )

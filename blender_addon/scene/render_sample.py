@@ -11,8 +11,9 @@ from pathlib import Path
 
 import bpy
 
-from ..core.errors import DeviceError
+from ..core.errors import DeviceError, SettingsError
 from ..core.exr import read_exr_channels
+from ..core.gpu_selection import CyclesGpu, RenderDevice, choose_gpus
 from ..core.masks import AOV_NAMES
 from ..core.sample_spec import SampleSpec
 from .build import build_scene
@@ -26,7 +27,6 @@ __all__ = [
 ]
 
 COMPOSITOR_NAME = "SeqCore Masks"
-_GPU_BACKENDS = ("OPTIX", "CUDA", "HIP", "METAL", "ONEAPI")
 
 
 class RenderedSample:
@@ -35,33 +35,44 @@ class RenderedSample:
         self.planes = planes
 
 
-def configure_device(scene, device: str) -> str:
-    """CPU, or the first GPU backend with a usable device. Returns a description of what is used."""
+def configure_device(scene, device: str | RenderDevice) -> str:
+    """The CPU, or exactly the GPUs `device` asks for: "gpu", "gpu:optix", "gpu:cuda:0,2" (see
+    core.gpu_selection). Returns what renders, e.g. "OptiX: 0 NVIDIA RTX A6000".
+
+    A GPU is chosen in the Cycles add-on's preferences (backend, devices in use), which Blender
+    saves on quit: callers wrap the render in `device_prefs.device_preferences_kept`.
+    """
+    try:
+        request = device if isinstance(device, RenderDevice) else RenderDevice.parse(device)
+    except SettingsError as exc:
+        raise DeviceError(str(exc)) from None
     scene.render.engine = "CYCLES"
-    if device == "cpu":
+    if request.kind == "cpu":
         scene.cycles.device = "CPU"
         return "CPU"
-    if device != "gpu":
-        raise DeviceError(f"unknown device {device!r} (use cpu or gpu)")
     try:
         prefs = bpy.context.preferences.addons["cycles"].preferences
     except KeyError:
         raise DeviceError(
             "GPU requested but the Cycles add-on preferences are unavailable"
         ) from None
-    for backend in _GPU_BACKENDS:
-        try:
-            prefs.compute_device_type = backend
-        except TypeError:
-            continue
-        prefs.refresh_devices()
-        gpus = [d for d in prefs.devices if d.type == backend]
-        if gpus:
-            for d in prefs.devices:
-                d.use = d.type == backend
-            scene.cycles.device = "GPU"
-            return f"{backend}: {', '.join(d.name for d in gpus)}"
-    raise DeviceError("GPU requested but no CUDA/OptiX/HIP/Metal/oneAPI device is available")
+    built = [item[0] for item in prefs.get_device_types(bpy.context)]
+
+    def found(backend: str) -> list[CyclesGpu]:
+        # the devices present now (stale saved entries are not listed), in Cycles' order
+        return [
+            CyclesGpu(d.name, d.id)
+            for d in prefs.get_devices_for_type(backend)
+            if d.type == backend
+        ]
+
+    choice = choose_gpus(request, built, found)
+    prefs.compute_device_type = choice.backend
+    chosen = {gpu.id for gpu in choice.gpus}
+    for entry in prefs.devices:  # the CPU and every other GPU off: exactly the chosen ones render
+        entry.use = entry.type == choice.backend and entry.id in chosen
+    scene.cycles.device = "GPU"
+    return choice.describe()
 
 
 def _compositor(scene, directory: Path, with_masks: bool) -> None:
