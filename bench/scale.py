@@ -2,7 +2,7 @@
 CLI, end to end, each command in its own process).
 
     .venv/bin/python bench/scale.py               # both axes: sizes 512^2 ... 2448x2050, counts 10 ... 1000
-    .venv/bin/python bench/scale.py --counts      # only the count axis (no sizes)
+    .venv/bin/python bench/scale.py --sizes --counts 10 100 1000   # only the count axis (no sizes)
     .venv/bin/python bench/scale.py --sizes 2448x2050 --images 6 --tile-megapixels 0 2 --counts
 
 Images are generated (smooth random texture plus grain, PNG), not rendered, so any count and size is
