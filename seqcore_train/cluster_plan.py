@@ -37,14 +37,7 @@ from pathlib import Path
 
 from seqcore_train.errors import SeqCoreError
 from seqcore_train.model_defaults import BLUR_SIGMA, POOL_KERNEL
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    try:
-        import tomli as tomllib
-    except ModuleNotFoundError:
-        tomllib = None
+from seqcore_train.toml_file import read_toml
 
 __all__ = [
     "ClusterPlanError",
@@ -363,18 +356,7 @@ def _read_eval(path: Path, raw, where: str, renders, base: Path) -> EvalData | N
 def load_cluster_plan(path: str | os.PathLike) -> ClusterPlan:
     """Parse and check a cluster plan; raises ClusterPlanError (one line) on the first problem."""
     path = Path(path)
-    if tomllib is None:  # pragma: no cover
-        raise ClusterPlanError(f"{path}: reading plans needs Python 3.11+ or the tomli package")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ClusterPlanError(f"{path}: no such plan file") from None
-    except IsADirectoryError:
-        raise ClusterPlanError(f"{path}: is a folder, not a plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ClusterPlanError(f"{path}: cannot read the plan: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ClusterPlanError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path, ClusterPlanError)
     base = path.resolve().parent
     top = _Table(path, raw, "")
     top.check_keys(("cluster", "render", "fit", "meld", "calibrate", "evaluate"))

@@ -35,14 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqcore_train.errors import SeqCoreError
-
-try:  # the standard library's from Python 3.11; the package still supports 3.10
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    try:
-        import tomli as tomllib
-    except ModuleNotFoundError:
-        tomllib = None
+from seqcore_train.toml_file import read_toml
 
 __all__ = [
     "PlanError",
@@ -406,16 +399,7 @@ def _select(path: Path, names, catalogue: dict[str, Scenario]) -> tuple[Scenario
 def load_plan(path: str | Path) -> Plan:
     """Parse and check a plan file; raises PlanError (one line) on the first problem."""
     path = Path(path)
-    if tomllib is None:  # pragma: no cover - Python 3.10 without tomli
-        raise PlanError(f"{path}: reading plans needs Python 3.11+ (tomllib) or the tomli package")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanError(f"{path}: no such plan file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: cannot read the plan: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{path}: not valid TOML: {exc}") from None
+    raw = read_toml(path, PlanError)
     top = _Reader(path, raw, "")
     top.check_keys({"experiment", "render", "data"})
     for key in ("experiment", "data"):
