@@ -302,7 +302,14 @@ def _training_options(function):
     show_default=True,
     help="Gaussian blur of the anomaly map (px); the paper used 2 on its plates.",
 )
-@click.option("--chunk-size", type=click.IntRange(1), default=2048, show_default=True)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1),
+    default=512,
+    show_default=True,
+    help="Patches screened per matrix product (memory: chunk x coreset size x 4 B). A replacement "
+    "re-screens the rest of its chunk, so CPUs like small chunks; GPUs like 2048 or more.",
+)
 @_training_options
 @_data_options
 def fit(

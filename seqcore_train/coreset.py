@@ -13,15 +13,15 @@ patches is screened against the bank with one matrix product; only candidates (p
 are visited one by one, in order, and after a replacement only the chunk's distances to the new point
 (a column) and the affected rows of D_M are recomputed. Memory is O(|M|^2 + chunk |M|) whatever the data set size.
 Distances that decide anything are exact (direct differences, see distances.py), so the result is
-identical to `reference_sequential_coreset` on the same patch order. On CPU the per-replacement
-bookkeeping runs on numpy views of the same tensors (`_visit_numpy`): same steps, less overhead per op.
+identical to `reference_sequential_coreset` on the same patch order. On CPU the candidates' loop
+runs as one compiled call (`exact_kernels.visit_chunk`): the same steps without the fixed overhead
+of ~20 small torch ops per replacement.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,7 +60,7 @@ class EpochStats:
 class SequentialCoreset:
     """Streaming coreset of at most `size` points; `update` feeds patches in order."""
 
-    def __init__(self, size: int = 2048, chunk_size: int = 2048, device="cpu", bank=None):
+    def __init__(self, size: int = 2048, chunk_size: int = 512, device="cpu", bank=None):
         if size < 1:
             raise ValueError(f"coreset size must be >= 1, got {size}")
         if chunk_size < 1:
@@ -76,7 +76,8 @@ class SequentialCoreset:
         self._dist: torch.Tensor | None = None  # D_M (size, size), only once full
         self._nn_val: torch.Tensor | None = None  # (size,) nearest other point's distance
         self._nn_idx: torch.Tensor | None = None
-        self.use_numpy = True  # CPU bookkeeping on numpy views (_visit_numpy); False: torch path
+        self._bank_t: np.ndarray | None = None  # the compiled loop's transposed bank, kept in step
+        self.use_kernel = True  # CPU: the compiled loop (exact_kernels); False: torch ops
         if bank is not None:
             bank = torch.as_tensor(bank)
             if bank.ndim != 2:
@@ -148,6 +149,7 @@ class SequentialCoreset:
         self._sq[self._n : self._n + count] = sq_norms(self._points[self._n : self._n + count])
         self._n += count
         self.additions += count
+        self._bank_t = None
         if self.full and self.size > 1:
             self._dist = _exact_self_distances(self._points)
             self._dist.fill_diagonal_(math.inf)
@@ -158,14 +160,14 @@ class SequentialCoreset:
         points, dim = self._points, x.shape[1]
         x_sq = sq_norms(x)
         # Screened squared distances to the bank; only each row's minimum is kept up to date.
-        row_min, row_arg = approx_sq_distances(x, points, x_sq, self._sq).min(dim=1)
+        screened = approx_sq_distances(x, points, x_sq, self._sq)
         x_norm_max = float(x_sq.max().sqrt())
         bank_norm_max = float(self._sq.max().sqrt())
         rel = 8.0 * (dim + 4) * torch.finfo(x.dtype).eps  # rounding of d_m^2 and of the exact path
-        if self.use_numpy and x.device.type == "cpu":
-            with _one_cpu_thread(x.device):
-                self._visit_numpy(x, x_sq, row_min, row_arg, x_norm_max, bank_norm_max, rel)
+        if self.use_kernel and x.device.type == "cpu":
+            self._visit_compiled(x, x_sq, screened, x_norm_max, bank_norm_max, rel)
             return
+        row_min, row_arg = screened.min(dim=1)
         pos, rows = 0, len(x)
         while pos < rows:
             bound = sq_error_bound(dim, x_norm_max + bank_norm_max, x.dtype, x.device)
@@ -208,57 +210,23 @@ class SequentialCoreset:
         # (No point left within reach of the bound means every one is farther than d_m.)
         return len(near) == 0 or bool(exact_distances(x[r : r + 1], points[near]).min() > d_m)
 
-    def _visit_numpy(self, x, x_sq, row_min, row_arg, x_norm_max, bank_norm_max, rel) -> None:
-        """The loop of `_process_chunk` on numpy views of the same memory (CPU only).
+    def _visit_compiled(self, x, x_sq, screened, x_norm_max, bank_norm_max, rel) -> None:
+        """`_process_chunk`'s loop as one compiled call on numpy views of the same memory (CPU only)."""
+        from .exact_kernels import first_indices, visit_chunk
 
-        Epoch 0 makes ~10k replacements of ~20 small bookkeeping ops each: torch spends ~10 us of
-        overhead per op, numpy ~1 us. Same steps and decisions; the exact distances (the D_M row and
-        close calls) and the matrix-vector products stay torch, so D_M holds the same bits.
-        """
-        points, dim = self._points, x.shape[1]
-        views = tuple(t.numpy() for t in (points, self._sq, self._dist, self._nn_val, self._nn_idx))
-        sq, nn_val = views[1], views[3]
-        x_np, rmin, rarg = x.detach().numpy(), row_min.numpy(), row_arg.numpy()
-        unit = sq_error_bound(dim, 1.0, x.dtype, x.device)  # the bound scales as norm_sum ** 2
-        pos, rows = 0, len(x)
-        while pos < rows:
-            d_m = float(nn_val.min())  # float32 -> float is exact: same comparisons as torch's
-            d_m2 = d_m * d_m
-            norm_sum = x_norm_max + bank_norm_max
-            margin = unit * norm_sum * norm_sum + rel * d_m2
-            low, high = d_m2 - margin, d_m2 + margin
-            # Candidates (screened > low) in order: the first clear one (> high) replaces, close calls
-            # before it are settled exactly. Replacements are dense in epoch 0, so look at a short
-            # window first and widen it, rather than scan the whole rest of the chunk each time.
-            r, start, width = -1, pos, 64
-            while r < 0 and start < rows:
-                for c in (np.flatnonzero(rmin[start : start + width] > low) + start).tolist():
-                    if float(rmin[c]) > high or self._beats_exactly(x, x_sq, c, d_m, high):
-                        r = c
-                        break
-                start, width = start + width, 2 * width
-            if r < 0:
-                return
-            k = self._replace_numpy(x_np[r], views)
-            bank_norm_max = max(bank_norm_max, math.sqrt(float(sq[k])))
-            pos = r + 1
-            if pos == rows:
-                return
-            # Column update for the rows still to come: their distance to the new point k.
-            col = torch.addmv(x_sq[pos:], x[pos:], points[k], alpha=-2.0).numpy()
-            col += sq[k]
-            rest_min, rest_arg = rmin[pos:], rarg[pos:]
-            redo = rest_arg == k
-            closer = col < rest_min
-            redo &= ~closer
-            np.minimum(rest_min, col, out=rest_min)
-            np.putmask(rest_arg, closer, k)
-            redo = np.flatnonzero(redo)
-            if len(redo):  # their nearest point was the one replaced: full row minimum again
-                at = torch.from_numpy(redo + pos)
-                fresh = approx_sq_distances(x[at], points, x_sq[at], self._sq).numpy()
-                rest_arg[redo] = arg = fresh.argmin(axis=1)
-                rest_min[redo] = fresh[np.arange(len(redo)), arg]
+        row_min = screened.amin(dim=1)
+        row_arg = np.empty(len(x), dtype=np.int64)
+        first_indices(screened.numpy(), row_min.numpy(), row_arg)
+        x_np = np.ascontiguousarray(x.detach().numpy())
+        points = self._points.numpy()
+        if self._bank_t is None:
+            self._bank_t = np.ascontiguousarray(points.T)
+        unit = sq_error_bound(x.shape[1], 1.0, x.dtype, x.device)  # scales as norm_sum ** 2
+        self.replacements += visit_chunk(
+            x_np, np.ascontiguousarray(x_np.T), x_sq.numpy(), row_min.numpy(), row_arg,
+            points, self._bank_t, self._sq.numpy(), self._dist.numpy(),
+            self._nn_val.numpy(), self._nn_idx.numpy(), unit, rel, x_norm_max, bank_norm_max,
+        )  # fmt: skip
 
     def _replace(self, p: torch.Tensor) -> int:
         """Put p in place of the lower-index member of the closest pair; keep D_M and the NNs exact."""
@@ -266,6 +234,7 @@ class SequentialCoreset:
         k = int(self._nn_val.argmin())
         points, dist, nn_val, nn_idx = self._points, self._dist, self._nn_val, self._nn_idx
         points[k] = p
+        self._bank_t = None
         self._sq[k] = (p * p).sum()
         row = exact_distances(p[None], points)[0]
         row[k] = math.inf
@@ -279,31 +248,6 @@ class SequentialCoreset:
         redo[k] = True
         idx = redo.nonzero().squeeze(1)
         nn_val[idx], nn_idx[idx] = dist[idx].min(dim=1)
-        self.replacements += 1
-        return k
-
-    def _replace_numpy(self, p: np.ndarray, views: tuple) -> int:
-        """`_replace` on numpy views (CPU); only the exact D_M row is a torch op."""
-        bank, sq, dist, nn_val, nn_idx = views
-        k = int(nn_val.argmin())  # the first minimum, as torch's argmin
-        bank[k] = p
-        sq[k] = np.dot(p, p)  # only screens, with the bound: any order will do
-        row = exact_distances(self._points[k : k + 1], self._points)[0].numpy()
-        row[k] = math.inf
-        dist[k, :] = row
-        dist[:, k] = row
-        closer = row < nn_val
-        redo = nn_idx == k
-        redo &= ~closer
-        redo[k] = True
-        np.minimum(nn_val, row, out=nn_val)
-        np.putmask(nn_idx, closer, k)
-        idx = np.flatnonzero(redo)
-        rows = dist[idx]
-        # Among equal minima any index will do: the values are what is compared, the index only
-        # says which rows to recompute when that point is replaced.
-        nn_idx[idx] = arg = rows.argmin(axis=1)
-        nn_val[idx] = rows[np.arange(len(idx)), arg]
         self.replacements += 1
         return k
 
@@ -323,26 +267,6 @@ def _exact_self_distances(points: torch.Tensor, block: int = 256) -> torch.Tenso
     return dist
 
 
-@contextmanager
-def _one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run the per-replacement loop on one CPU thread (the chunk's screening product keeps all).
-
-    Its ops are small (one bank row, one chunk column): when another process holds a core, every
-    op of a multi-threaded loop waits for the descheduled thread, and a fit took 3-5x as long.
-    Results do not depend on it: every entry of an exact distance is one thread's sum, and the
-    screens carry rounding bounds.
-    """
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _work_dtype(dtype: torch.dtype) -> torch.dtype:
     """Keep float64 when given (exactness tests), otherwise work in float32."""
     return torch.float64 if dtype == torch.float64 else torch.float32
@@ -353,7 +277,7 @@ def meld(
     size: int,
     epochs: int = 5,
     generator: torch.Generator | None = None,
-    chunk_size: int = 2048,
+    chunk_size: int = 512,
     device="cpu",
 ) -> torch.Tensor:
     """Feed the points of several coresets through the same algorithm into one bank of `size`.

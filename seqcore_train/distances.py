@@ -9,10 +9,14 @@ screen, with a rigorous rounding bound, and settle close calls with the exact fo
 
 from __future__ import annotations
 
+import threading
+
+import numpy as np
 import torch
 
 __all__ = [
     "exact_distances",
+    "load_kernels_in_background",
     "pair_distances",
     "approx_sq_distances",
     "sq_norms",
@@ -22,8 +26,41 @@ __all__ = [
 
 
 def exact_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(Na, Nb) distances by direct differences; each entry depends only on its own pair of rows."""
+    """(Na, Nb) distances by direct differences; each entry depends only on its own pair of rows.
+
+    On CPU a compiled kernel sums the squared differences in feature order without fused or
+    reordered operations (exact_kernels.py): the same bits on every x86-64 CPU, and (i, j) equals
+    (j, i). Elsewhere torch's cdist, which takes direct differences too.
+    """
+    if a.device.type == b.device.type == "cpu" and a.dtype == b.dtype in _KERNEL_DTYPES:
+        from .exact_kernels import exact_distance_matrix  # numba: imported by the paths that fit
+
+        a_np = np.ascontiguousarray(a.detach().numpy())
+        b_t = np.ascontiguousarray(b.detach().numpy().T)
+        out = np.empty((len(a_np), b_t.shape[1]), dtype=a_np.dtype)
+        exact_distance_matrix(a_np, b_t, out)
+        return torch.from_numpy(out)
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+
+
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def load_kernels_in_background() -> threading.Thread:
+    """Import numba and load the compiled kernels (~1 s, once per process) beside other start-up work.
+
+    A fit calls this first, so the load overlaps reading images and building the backbone; a
+    kernel called before the load is done waits for it (numba's compile lock), nothing else.
+    """
+
+    def load() -> None:
+        from .exact_kernels import warm_up
+
+        warm_up()
+
+    thread = threading.Thread(target=load, name="seqcore-kernel-load", daemon=True)
+    thread.start()
+    return thread
 
 
 def pair_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -52,7 +52,7 @@ class ModelConfig:
     coreset_size: int = 2048
     sampler: str = "sequential"
     blur_sigma: float = BLUR_SIGMA
-    chunk_size: int = 2048
+    chunk_size: int = 512
 
     def __post_init__(self):
         if self.layers is not None and not isinstance(self.layers, tuple):

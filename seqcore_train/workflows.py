@@ -27,6 +27,7 @@ from seqcore_train.batches import (
     training_batches,
 )
 from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_datasets
+from seqcore_train.distances import load_kernels_in_background
 from seqcore_train.errors import DataError, ModelFileError
 from seqcore_train.heap import return_large_buffers
 from seqcore_train.images import write_png
@@ -148,6 +149,8 @@ def _train(
     resume: bool,
     log: Callable[[str], None],
 ) -> SeqPatchCore:
+    if model.config.sampler == "sequential" and model.device.type == "cpu":
+        load_kernels_in_background()
     dataset = options.open(options.split or "train")
     size = _model_image_size(model, options.image_size, dataset, str(out))
     model.extractor  # noqa: B018 -- builds the backbone now: a missing one fails before any work
