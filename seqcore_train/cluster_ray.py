@@ -14,6 +14,7 @@ Ray is imported here only: the single-machine commands never need it.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -43,11 +44,31 @@ def _connect(ray, address: str | None, workers: int | None) -> bool:
         # "local": always a new private cluster, even with RAY_ADDRESS set in the environment
         ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **quiet)
         return True
+    _check_reachable(address)
     try:
         ray.init(address=address, **quiet)
     except ConnectionError as exc:
         raise SeqCoreError(f"--address {address}: no Ray cluster there ({exc})") from None
     return False
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail in seconds, not after Ray's ~2 min of retries, when nothing listens at HOST:PORT.
+
+    "auto" (the cluster started on this machine) and anything that is not HOST:PORT go to Ray as
+    they are.
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise SeqCoreError(
+            f"--address {address}: cannot reach a Ray cluster there ({reason}); "
+            "start one with `ray start --head` or check the host and port"
+        ) from None
 
 
 def _one_line(exc: BaseException) -> SeqCoreError:

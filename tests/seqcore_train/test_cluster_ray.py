@@ -200,3 +200,27 @@ def test_a_task_failing_on_bad_data_is_one_line_and_not_retried(tmp_path, manife
     )
     assert len((out / ".running" / "fit-1.log").read_text().splitlines()) == 1  # no retry
     assert not (out / "fit" / "shard-1.safetensors").exists()
+
+
+def test_an_address_where_nothing_listens_fails_in_seconds(tmp_path, manifest_writer):
+    import socket
+
+    with socket.socket() as probe:  # a port that was free a moment ago: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    manifest_writer(tmp_path / "good", np.random.default_rng(4), {"train": 1}, size=64)
+    plan = tmp_path / "plan.toml"
+    plan.write_text('[fit]\ndata = ["good"]\ncoreset_size = 8\n', encoding="utf-8")
+    address = f"127.0.0.1:{port}"
+    result = subprocess.run(
+        _cluster("fit", str(plan), "--out", str(tmp_path / "out"), "--address", address),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    # (Ray's own error, after ~2 min of retries, reads "no Ray cluster there".)
+    assert last.startswith(f"seqcore-train: error: --address {address}: cannot reach a Ray cluster")
+    assert not (tmp_path / "out" / "fit").exists()
