@@ -72,6 +72,7 @@ DEFAULT_SEEDS = {"synth": 100, "synth_rot90": 100, "synth_x2": 100, "real_train"
 
 CONTENT_PRESETS = ("demo-val", "demo-test", "target-train", "target-val", "target-test")
 RESOLUTION_PRESETS = ("sensor", "cpu")
+GPU_BACKENDS = ("optix", "cuda", "hip", "oneapi", "metal")  # render.py's --gpu-backend names
 LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
 VARIANTS = ("paired", "clean", "stained")
 DOMAINS = ("synthetic", "target")
@@ -102,6 +103,8 @@ class RenderSettings:
     view_width_mm: float | None = None
     bit_depth: int = 8
     device: str = "cpu"
+    gpu_backend: str | None = None  # render.py --gpu-backend (None: the first one with a GPU)
+    gpu_ids: tuple[int, ...] | None = None  # render.py --gpu-ids (None: every GPU)
 
     def arguments(self) -> list[str]:
         args = ["--samples", str(self.samples)]
@@ -115,6 +118,10 @@ class RenderSettings:
             args += ["--bit-depth", str(self.bit_depth)]
         if self.device != "cpu":
             args += ["--device", self.device]
+        if self.gpu_backend is not None:
+            args += ["--gpu-backend", self.gpu_backend]
+        if self.gpu_ids is not None:
+            args += ["--gpu-ids", ",".join(map(str, self.gpu_ids))]
         return args
 
 
@@ -309,7 +316,8 @@ def _positive(value) -> bool:
 
 def _read_render(path: Path, table: dict) -> RenderSettings:
     reader = _Reader(path, table, "render")
-    reader.check_keys({"preset", "resolution", "samples", "view_width_mm", "bit_depth", "device"})
+    reader.check_keys({"preset", "resolution", "samples", "view_width_mm", "bit_depth", "device",
+                       "gpu_backend", "gpu_ids"})  # fmt: skip
     preset = reader.choice("preset", RESOLUTION_PRESETS)
     resolution = reader.get("resolution", list)
     if resolution is not None:
@@ -319,13 +327,29 @@ def _read_render(path: Path, table: dict) -> RenderSettings:
             raise reader.fail("resolution", f"expected [W, H], each >= 8, got {resolution!r}")
         resolution = tuple(resolution)
     view = reader.get("view_width_mm", (float, int), check=lambda v: v > 0, problem="must be > 0")
+    device = reader.choice("device", ("cpu", "gpu"), "cpu")
+    backend = reader.choice("gpu_backend", GPU_BACKENDS)
+    gpu_ids = reader.get("gpu_ids", list)
+    if gpu_ids is not None:
+        if not gpu_ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in gpu_ids
+        ):
+            raise reader.fail("gpu_ids", f"expected GPU numbers such as [0, 2], got {gpu_ids!r}")
+        if len(set(gpu_ids)) != len(gpu_ids):
+            raise reader.fail("gpu_ids", f"a GPU is listed twice in {gpu_ids!r}")
+        gpu_ids = tuple(gpu_ids)
+    if device == "cpu" and (backend is not None or gpu_ids is not None):
+        key = "gpu_backend" if backend is not None else "gpu_ids"
+        raise reader.fail(key, 'needs device = "gpu"')
     return RenderSettings(
         resolution_preset=preset,
         resolution=resolution,
         samples=reader.get("samples", int, 32, _positive, "must be >= 1"),
         view_width_mm=None if view is None else float(view),
         bit_depth=reader.get("bit_depth", int, 8, lambda v: v in (8, 16), "must be 8 or 16"),
-        device=reader.choice("device", ("cpu", "gpu"), "cpu"),
+        device=device,
+        gpu_backend=backend,
+        gpu_ids=gpu_ids,
     )
 
 
@@ -434,6 +458,13 @@ def load_plan(path: str | Path) -> Plan:
         raise experiment.fail(
             "backbone", f"unknown backbone {backbone!r} (have: {', '.join(sorted(BACKBONES))})"
         )
+    device = experiment.get("device", str, "auto")
+    from seqcore_train.devices import resolve_device
+
+    try:  # "cuda:1" on a machine with one GPU fails here, before anything runs
+        resolve_device(device)
+    except SeqCoreError as exc:
+        raise experiment.fail("device", str(exc)) from None
     render = _read_render(path, raw.get("render", {}))
     data_table = raw["data"]
     for role in data_table:
@@ -454,7 +485,7 @@ def load_plan(path: str | Path) -> Plan:
         epochs=experiment.get("epochs", int, 5, _positive, "must be >= 1"),
         backbone=backbone,
         batch_size=experiment.get("batch_size", int, 4, _positive, "must be >= 1"),
-        device=experiment.get("device", str, "auto"),
+        device=device,
         meld_sizes=meld_sizes,
     )
     given = {role: _read_data(path, role, table) for role, table in data_table.items()}

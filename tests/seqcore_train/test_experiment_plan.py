@@ -120,6 +120,10 @@ def test_a_missing_data_role_names_the_scenario_that_needs_it(tmp_path):
         ("[render]\npreset = 'phone'\n", r"render\.preset: must be one of sensor, cpu"),
         ("[data.synth_x2]\nlight = ['hex', 'disco']\n", r"data\.synth_x2\.light: 'disco'"),
         ("[data.synth_rot90]\ncuont = 3\n", r"data\.synth_rot90\.cuont: unknown key .*'count'"),
+        ("[render]\ngpu_backend = 'optix'\n", r"render\.gpu_backend: needs device = \"gpu\""),
+        ("[render]\ndevice = 'gpu'\ngpu_backend = 'vulkan'\n", r"render\.gpu_backend: must be one"),
+        ("[render]\ndevice = 'gpu'\ngpu_ids = [0, 0]\n", r"render\.gpu_ids: a GPU is listed twice"),
+        ("[render]\ndevice = 'gpu'\ngpu_ids = [-1]\n", r"render\.gpu_ids: expected GPU numbers"),
     ],
 )
 def test_bad_values_are_one_line(tmp_path, extra, match):
@@ -150,3 +154,26 @@ def test_an_option_render_py_lacks_fails_before_anything_runs(tmp_path):
     with pytest.raises(PlanError, match=r"data\.synth_rot90: render\.py has no option --glitter"):
         run_experiment(load_plan(path), out, log=lambda _m: None)
     assert not out.exists()
+
+
+def test_render_gpu_selection_reaches_render_py(tmp_path):
+    extra = "[render]\ndevice = 'gpu'\ngpu_backend = 'optix'\ngpu_ids = [0, 2]\n"
+    arguments = load_plan(write_plan(tmp_path, extra=extra)).render.arguments()
+    at = arguments.index("--device")
+    assert arguments[at : at + 6] == [
+        "--device",
+        "gpu",
+        "--gpu-backend",
+        "optix",
+        "--gpu-ids",
+        "0,2",
+    ]
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:7"])
+def test_a_model_device_this_machine_lacks_fails_at_load(tmp_path, device):
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a GPU 7")
+    plan = write_plan(tmp_path, scenarios=f'["Synth"]\ndevice = "{device}"')
+    with pytest.raises(PlanError, match=rf"experiment\.device: .*{device}"):
+        load_plan(plan)
