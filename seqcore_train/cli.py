@@ -440,7 +440,7 @@ def calibrate(model, data, out, split, label_map, image_size, batch_size, device
 @click.option("--threshold", type=float, default=None, help="Override the calibrated threshold.")
 @_data_options
 def predict(model, inputs, out, threshold, split, label_map, image_size, batch_size, device):
-    """Heat maps, binary masks and overlays (PNG) for INPUTS (DATA folders)."""
+    """Heat maps and binary masks (PNG), overlays (JPEG) and raw maps (.npy) for INPUTS (DATA folders)."""
     from seqcore_train import workflows
 
     options = _options(inputs, split, label_map, image_size, batch_size)

@@ -24,6 +24,7 @@ from torch import nn
 
 from .errors import BackboneUnavailable
 from .geometry import Axis, CellTracer, resample_to_axes
+from .inference_form import inference_form
 from .model_defaults import POOL_KERNEL, TILE_PIXELS
 from .tiling import plan_tiles, receptive_field, trace_size
 
@@ -333,7 +334,9 @@ class FeatureExtractor(nn.Module):
         order = [name for name, _ in steps]
         last = max(order.index(name) for name in layers)
         self.step_names = order[: last + 1]  # later steps are never run
-        self.steps = nn.ModuleList(module for _, module in steps[: last + 1])
+        # Expansions' batch norms folded into their convolutions, channels-last, native padding:
+        # ~1.3x less CPU per image, the same features to float rounding (inference_form.py).
+        self.steps = inference_form(nn.ModuleList(module for _, module in steps[: last + 1]))
         self.feature_dim = sum(spec.channels[name] for name in layers)
         self._stride = min(spec.strides[name] for name in layers)
         self.finest = min(layers, key=lambda name: spec.strides[name])
@@ -508,7 +511,8 @@ class FeatureExtractor(nn.Module):
         if tracing:
             self._tracer.start(tuple(images.shape[-2:]))
             axes = {}
-        x = (images.to(self.mean.dtype) - self.mean) / self.std
+        x = images.to(self.mean.dtype, memory_format=torch.channels_last)  # as the weights are
+        x = (x - self.mean) / self.std
         taken = {}
         try:
             for name, step in zip(self.step_names, self.steps, strict=True):

@@ -120,10 +120,26 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
     return data
 
 
-def write_png(path: str | os.PathLike, data: np.ndarray) -> None:
-    """Write uint8/uint16 (H, W) or (H, W, 3|4) as PNG, atomically (tmp file + os.replace)."""
+def write_png(path: str | os.PathLike, data: np.ndarray, compress_level: int | None = None) -> None:
+    """Write uint8/uint16 (H, W) or (H, W, 3|4) as PNG, atomically (tmp file + os.replace).
+
+    `compress_level` 0-9 is zlib's (None: Pillow's default, 6); 1 encodes a 512^2 heat map or
+    mask about twice as fast as 6, for files a little larger (what `predict` uses)."""
     buffer = io.BytesIO()
-    iio.imwrite(buffer, np.ascontiguousarray(data), extension=".png")
+    options = {} if compress_level is None else {"compress_level": int(compress_level)}
+    iio.imwrite(buffer, np.ascontiguousarray(data), extension=".png", **options)
+    atomic_write_bytes(path, buffer.getbuffer())
+
+
+def write_jpeg(path: str | os.PathLike, data: np.ndarray, quality: int = 90) -> None:
+    """Write uint8 (H, W, 3) as JPEG, atomically: for pictures people look at, not for data.
+
+    A noisy 512^2 photo costs zlib ~50 ms as PNG at any level (it barely compresses) and
+    libjpeg ~2.5 ms, a third of the size."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(data)).save(buffer, format="JPEG", quality=quality)
     atomic_write_bytes(path, buffer.getbuffer())
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from seqcore_train import workflows
 from seqcore_train.cli import cli
@@ -103,8 +104,13 @@ def test_fit_calibrate_evaluate_predict(tmp_path, dataset, fitted, calibrated):
     assert result.exit_code == 0, result.output
     scores = json.loads((predicted / "scores.json").read_text())
     assert len(scores["images"]) == 3
-    for kind in ("heatmap", "mask", "overlay"):
-        assert len(list(predicted.glob(f"*_{kind}.png"))) == 3
+    for kind in ("heatmap.png", "mask.png", "overlay.jpg"):
+        assert len(list(predicted.glob(f"*_{kind}"))) == 3
+    for overlay in predicted.glob("*_overlay.jpg"):  # a real JPEG of the input's size
+        mask = read_mask(predicted / overlay.name.replace("_overlay.jpg", "_mask.png"))
+        with Image.open(overlay) as picture:
+            assert picture.format == "JPEG" and picture.mode == "RGB"
+            assert picture.size[::-1] == mask.shape
     for mask_file in predicted.glob("*_mask.png"):  # valid masks honoured: nothing outside
         stem = mask_file.name.removesuffix("_mask.png")
         valid = read_mask(dataset / "masks" / f"{stem}_valid.png") > 0
