@@ -40,6 +40,7 @@ BACKBONE, LAYERS = "efficientnet_lite0", ("blocks.4", "blocks.10")
 TOLERANCE = 0.005  # targets: AUROCs >= anomalib's - 0.5 points
 FIT_RATIO = 0.5  # target: fit time <= 0.5x anomalib's
 BATCH_SIZE = 4  # the CLI's default
+TEST_CROPS = 600  # texture test crops per category (see --test-crops, texture_data.TextureSpec)
 TEXTURES_FULL = ("brick", "grass", "gravel", "tissue", "hubble")
 # Every worker runs without glibc's per-thread cache (unless GLIBC_TUNABLES is set, even empty):
 # with it, after the backbone has run, anomalib's KCenterGreedy never reuses the N x d temporary
@@ -59,12 +60,15 @@ def build_data(args) -> dict[str, Path]:
     """category -> MVTec-layout folder (textures and, unless skipped, the rendered set)."""
     from texture_data import TextureSpec, build_texture_category
 
-    spec = (
-        TextureSpec(train=12, test_good=6, test_perlin=4, test_cutpaste=4)
-        if args.quick
-        else TextureSpec()
-    )
-    root = OUT / ("data-quick" if args.quick else "data")
+    if args.quick:
+        spec, root = (
+            TextureSpec(train=12, test_good=6, test_perlin=4, test_cutpaste=4),
+            "data-quick",
+        )
+    else:
+        spec = TextureSpec.with_test_crops(args.test_crops)
+        root = "data" if spec == TextureSpec() else f"data-test{args.test_crops}"
+    root = OUT / root
     folders = {}
     for name in args.categories:
         if name == "rendered":
@@ -144,9 +148,9 @@ def coreset_size(folder: Path, ratio: float) -> tuple[int, int]:
 # ================================================================================ workers
 
 
-def run_worker(method: str, folder: Path, size: int, args, crosscheck: bool) -> dict:
+def run_worker(method: str, folder: Path, size: int, args, crosscheck: bool, seed: int = 0) -> dict:
     """Fit + evaluate one method on one category in a fresh process; returns its result dict."""
-    work = OUT / "work" / folder.name / method
+    work = OUT / "work" / folder.name / run_name(method, seed)
     work.mkdir(parents=True, exist_ok=True)
     result = work / "result.json"
     result.unlink(missing_ok=True)
@@ -154,6 +158,7 @@ def run_worker(method: str, folder: Path, size: int, args, crosscheck: bool) -> 
     command = [
         python, str(Path(__file__).resolve()), "worker", method, str(folder),
         "--coreset-size", str(size), "--work", str(work), "--threads", str(args.threads),
+        "--seed", str(seed),
     ] + (["--crosscheck"] if crosscheck else [])  # fmt: skip
     env = {**os.environ, "TQDM_DISABLE": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     env.setdefault("GLIBC_TUNABLES", GLIBC_TUNABLES)
@@ -163,6 +168,16 @@ def run_worker(method: str, folder: Path, size: int, args, crosscheck: bool) -> 
             f"{method} on {folder.name} failed (exit {done.returncode}; -9: killed, e.g. out of memory):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
     return json.loads(result.read_text())
+
+
+def run_name(method: str, seed: int) -> str:
+    """The method's name for seed 0 (the reference), METHOD-sK for seed K."""
+    return method if seed == 0 else f"{method}-s{seed}"
+
+
+def anomalib_runs(entry: dict) -> list[dict]:
+    """anomalib's results on a category: seed 0 first, then any further KCenterGreedy seeds."""
+    return [r for name, r in entry["methods"].items() if name.split("-s")[0] == "anomalib"]
 
 
 def worker(argv: list[str]) -> None:
@@ -188,10 +203,11 @@ def worker(argv: list[str]) -> None:
     fit = fit_anomalib if args.method == "anomalib" else fit_seqcore
     preload(args.method)  # imports are not fit time (anomalib's alone take ~10 s)
     started = time.perf_counter()
-    predict, info = fit(args)
+    predict, info, coverage = fit(args)
     fit_seconds = time.perf_counter() - started
     fit_peak = peak_rss_mib()
     metrics = evaluate(predict, args.data, args.crosscheck)
+    info["coverage"] = coverage()  # after the fit's time and peak memory are taken
     result = {
         "method": args.method,
         "fit_s": round(fit_seconds, 2),
@@ -248,16 +264,52 @@ def fit_seqcore(args):
     epochs = []
     workflows.fit(path, config, options, device="cpu", resume=False, log=epochs.append)
     model = SeqPatchCore.load(path, device="cpu")
+    captured = {}
+    features = model.features
+
+    def capture(images):  # predict's own features, kept for the score variants (no second pass)
+        captured["features"] = features(images)
+        return captured["features"]
+
+    model.features = capture
 
     def predict(images, valid):
-        return model.predict(images, valid)  # image score: largest cell distance, as PatchCore's
+        maps, scores = model.predict(images, valid)  # largest cell distance, as PatchCore's
+        feats = captured.pop("features")
+        cells = feats.permute(0, 2, 3, 1).reshape(len(feats), -1, feats.shape[1])
+        return maps, scores, score_variants(cells, model.bank)
 
     info = {
         "config": config.to_dict(),
         "epochs": len(model.metadata.get("epochs", [])),
         "log": epochs,
     }
-    return predict, info
+    return predict, info, lambda: training_coverage(args.data, features, model.bank)
+
+
+def score_variants(cells, bank) -> dict:
+    """Image scores other than the method's own, from its cells (B, h*w, C) and bank (bench only)."""
+    from image_scores import reweighted_scores
+
+    return reweighted_scores(cells, bank, num_neighbors=9)
+
+
+def training_coverage(data: Path, embed, bank) -> dict:
+    """Distances of every training patch to its nearest bank point (k-center radius = max)."""
+    import torch
+    from image_scores import coverage
+
+    from seqcore_train.batches import training_batches
+    from seqcore_train.datasets import open_datasets
+
+    dataset = open_datasets([str(data)], split="train")
+    batches = training_batches(dataset, dataset.records, BATCH_SIZE, None, None, 0)
+    patches = []
+    with torch.no_grad():
+        for images, _valid in batches(0):
+            feats = embed(images)
+            patches.append(feats.permute(0, 2, 3, 1).reshape(-1, feats.shape[1]))
+    return coverage(torch.cat(patches), bank)
 
 
 def fit_anomalib(args):
@@ -275,8 +327,24 @@ def fit_anomalib(args):
     batches = training_batches(dataset, dataset.records, BATCH_SIZE, None, None, args.seed)
     seconds = fit_patchcore(model, (images for images, _valid in batches(0)), args.coreset_size)
 
+    captured = {}
+    generate_embedding = model.generate_embedding
+
+    def capture(features):  # anomalib's own embedding of the batch, kept for the score variants
+        captured["embedding"] = generate_embedding(features)
+        return captured["embedding"]
+
+    model.generate_embedding = capture
+
     def predict(images, _valid):
-        return predict_patchcore(model, images)
+        maps, scores = predict_patchcore(model, images)
+        emb = captured.pop("embedding")
+        cells = emb.permute(0, 2, 3, 1).reshape(len(emb), -1, emb.shape[1])
+        return maps, scores, score_variants(cells, model.memory_bank)
+
+    def embed(images):  # the training embedding, as fit_patchcore stored it
+        pooled = {k: model.feature_pooler(v) for k, v in model.feature_extractor(images).items()}
+        return generate_embedding(pooled)
 
     info = {
         "anomalib": anomalib.__version__,
@@ -285,7 +353,7 @@ def fit_anomalib(args):
         "blur_sigma": 4,
         **seconds,
     }
-    return predict, info
+    return predict, info, lambda: training_coverage(args.data, embed, model.memory_bank)
 
 
 def evaluate(predict, data: Path, crosscheck: bool) -> dict:
@@ -300,11 +368,15 @@ def evaluate(predict, data: Path, crosscheck: bool) -> dict:
     dataset.check()
     evaluator = Evaluator(dataset.classes, None)
     is_defect = dataset.classes.kinds_lookup()
-    map_max, pixels = [], []
+    map_max, pixels, ids = [], [], []
+    variants: dict[str, list[float]] = {}
     for samples in sample_batches(dataset, dataset.records, BATCH_SIZE):
         images, valid = to_tensors(samples)
-        maps, scores = predict(images, valid)
+        maps, scores, extra = predict(images, valid)
+        for name, values in extra.items():
+            variants.setdefault(name, []).extend(float(v) for v in values)
         for i, (sample, amap) in enumerate(zip(samples, maps.numpy(), strict=True)):
+            ids.append(str(sample.record.image.relative_to(data)))
             # Each method's own image score (anomalib's is its re-weighted one).
             evaluator.update(sample, amap, float(scores[i]))
             map_max.append(float(amap[sample.valid].max()))
@@ -321,8 +393,18 @@ def evaluate(predict, data: Path, crosscheck: bool) -> dict:
     # Per-image scores, in the data set's order (the same for every method): paired bootstrap.
     result["image_scores"] = [float(v) for v in evaluator.image_scores]
     result["image_labels"] = [bool(v) for v in evaluator.image_labels]
+    result["image_ids"] = ids  # pairing check: every method must list the same images
     # For reference: image AUROC with the map's maximum as every method's image score.
     result["image_auroc_map_max"] = roc_auc(np.array(map_max), np.array(evaluator.image_labels))
+    # Other image scores on the same cells and bank (bench/image_scores.py): "max" = largest
+    # cell distance, "reweighted" = the PatchCore paper's / anomalib's re-weighting, b = 9.
+    variants["map_max"] = map_max
+    result["image_score_variants"] = variants
+    result["image_auroc_variants"] = {
+        name: roc_auc(np.array(values), np.array(evaluator.image_labels))
+        for name, values in variants.items()
+        if name != "weight"
+    }
     if crosscheck:
         result["crosscheck"] = sklearn_crosscheck(result, evaluator, pixels)
     return result
@@ -354,8 +436,7 @@ def markdown_table(results: dict) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for category, entry in results.items():
-        for method in METHODS:
-            r = entry["methods"].get(method)
+        for method, r in entry["methods"].items():
             if r:
                 lines.append(
                     f"| {category} | {method} | {_f(r['image_auroc'])} | {_f(r['pixel_auroc'])} | "
@@ -370,9 +451,14 @@ def _f(value) -> str:
 
 def targets(entry: dict) -> dict:
     """Does SeqCore's default meet the targets against anomalib on this category?"""
-    ours, theirs = entry["methods"]["seqcore"], entry["methods"]["anomalib"]
-    image_delta = round(ours["image_auroc"] - theirs["image_auroc"], 6)
-    pixel_delta = round(ours["pixel_auroc"] - theirs["pixel_auroc"], 6)
+    ours, runs = entry["methods"]["seqcore"], anomalib_runs(entry)
+    theirs = runs[0]
+
+    def mean(key: str) -> float:  # over anomalib's KCenterGreedy seeds (one unless asked)
+        return sum(r[key] for r in runs) / len(runs)
+
+    image_delta = round(ours["image_auroc"] - mean("image_auroc"), 6)
+    pixel_delta = round(ours["pixel_auroc"] - mean("pixel_auroc"), 6)
     fit_ratio = ours["fit_s"] / theirs["fit_s"]
     checks = {
         "image_auroc": image_delta >= -TOLERANCE,
@@ -383,33 +469,40 @@ def targets(entry: dict) -> dict:
         **checks,
         "met": all(checks.values()),
         "image_delta": image_delta,
-        "image_delta_ci95": paired_bootstrap_ci(ours, theirs),
+        "image_delta_ci95": paired_bootstrap_ci(ours, runs),
+        "anomalib_seeds": len(runs),
+        "anomalib_image_aurocs": [r["image_auroc"] for r in runs],
         "pixel_delta": pixel_delta,
         "fit_ratio": round(fit_ratio, 3),
     }
 
 
-def paired_bootstrap_ci(ours: dict, theirs: dict, rounds: int = 2000) -> list[float] | None:
-    """95 % interval of (our - their) image AUROC over test sets resampled with replacement.
+def paired_bootstrap_ci(ours: dict, theirs: list[dict], rounds: int = 2000) -> list[float] | None:
+    """95 % interval of (our - their mean) image AUROC over test sets resampled with replacement.
 
-    Both methods score the same images, so each round draws one set of images for both: the
-    interval shows how much of a difference the test set's size alone can make.
+    Every run scores the same images, so each round draws one set of images for all: the
+    interval shows how much of a difference the test set's size alone can make (not how much
+    another coreset would: see `--anomalib-seeds`).
     """
     import numpy as np
 
     from seqcore_train.metrics import roc_auc
 
-    if "image_scores" not in ours or "image_scores" not in theirs:
+    if any("image_scores" not in r for r in [ours, *theirs]):
         return None
-    a, b = np.asarray(ours["image_scores"]), np.asarray(theirs["image_scores"])
+    if any(ours.get("image_ids") != r.get("image_ids") for r in theirs):
+        raise SystemExit("paired bootstrap: the methods did not score the same test images")
+    a = np.asarray(ours["image_scores"])
+    bs = [np.asarray(r["image_scores"]) for r in theirs]
     labels = np.asarray(ours["image_labels"])
     rng = np.random.default_rng(0)
     deltas = []
     for _ in range(rounds):
         pick = rng.integers(0, len(labels), len(labels))
-        x, y = roc_auc(a[pick], labels[pick]), roc_auc(b[pick], labels[pick])
-        if x is not None and y is not None:
-            deltas.append(x - y)
+        x = roc_auc(a[pick], labels[pick])
+        ys = [roc_auc(b[pick], labels[pick]) for b in bs]
+        if x is not None and None not in ys:
+            deltas.append(x - sum(ys) / len(ys))
     low, high = np.percentile(deltas, [2.5, 97.5])
     return [round(float(low), 4), round(float(high), 4)]
 
@@ -420,7 +513,9 @@ def target_line(category: str, t: dict) -> str:
 
     return (
         f"{category}: SeqCore default {'MEETS' if t['met'] else 'MISSES'} the targets: "
-        f"image AUROC {t['image_delta']:+.3f} vs anomalib ({mark(t['image_auroc'])}; 95 % CI "
+        f"image AUROC {t['image_delta']:+.3f} vs anomalib"
+        f"{'' if t.get('anomalib_seeds', 1) == 1 else ' (mean of ' + str(t['anomalib_seeds']) + ' seeds)'}"
+        f" ({mark(t['image_auroc'])}; 95 % CI "
         f"{_ci(t.get('image_delta_ci95'))}), "
         f"pixel AUROC {t['pixel_delta']:+.3f} ({mark(t['pixel_auroc'])}), "
         f"fit time {t['fit_ratio']:.2f}x ({mark(t['fit_time'])}, needs <= {FIT_RATIO}x)"
@@ -461,6 +556,20 @@ def parse_args(argv):
         help=f"subset of {', '.join(TEXTURES_FULL)}, rendered (default: all; --quick: brick grass)",
     )
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS))
+    parser.add_argument(
+        "--test-crops",
+        type=int,
+        default=TEST_CROPS,
+        help=f"texture test crops per category: 40 %% good, 30 %% of each anomaly kind "
+        f"(default {TEST_CROPS}; training stays at 40 crops)",
+    )
+    parser.add_argument(
+        "--anomalib-seeds",
+        type=int,
+        default=1,
+        help="fit anomalib with this many seeds (KCenterGreedy's random start and projection) "
+        "and check the targets against their mean (default 1: seed 0 only)",
+    )
     parser.add_argument("--coreset-ratio", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--render-train", type=int, default=32, help="training plates to render")
@@ -469,6 +578,10 @@ def parse_args(argv):
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
     args = parser.parse_args(argv)
+    if args.test_crops < 10:
+        parser.error(f"--test-crops: need at least 10, got {args.test_crops}")
+    if args.anomalib_seeds < 1:
+        parser.error(f"--anomalib-seeds: need at least 1, got {args.anomalib_seeds}")
     if args.categories is None:
         args.categories = ["brick", "grass"] if args.quick else [*TEXTURES_FULL, "rendered"]
     if args.out is None:
@@ -484,7 +597,9 @@ def main(argv: list[str]) -> int:
         f"{env['torch']}, anomalib {env['anomalib']}, {args.threads} torch threads")  # fmt: skip
     folders = build_data(args)
     results: dict[str, dict] = {}
-    steps = len(folders) * len(args.methods)
+    steps = len(folders) * (
+        len(args.methods) + ("anomalib" in args.methods) * (args.anomalib_seeds - 1)
+    )
     step = 0
     for index, (category, folder) in enumerate(folders.items()):
         patches, size = coreset_size(folder, args.coreset_ratio)
@@ -492,12 +607,17 @@ def main(argv: list[str]) -> int:
             f"({args.coreset_ratio:.0%}) for every method")  # fmt: skip
         results[category] = {"data": str(folder.relative_to(ROOT)), "patches": patches,
                              "coreset_size": size, "methods": {}}  # fmt: skip
-        for method in args.methods:
+        runs = [(m, s) for m in args.methods
+                for s in range(args.anomalib_seeds if m == "anomalib" else 1)]  # fmt: skip
+        for method, seed in runs:
             step += 1
             t0 = time.perf_counter()
-            r = run_worker(method, folder, size, args, crosscheck=index == 0)
-            results[category]["methods"][method] = r
-            log(f"[{step:2d}/{steps}] {category:8s} {method:14s} fit {r['fit_s']:6.1f} s  peak "
+            r = run_worker(
+                method, folder, size, args, crosscheck=index == 0 and seed == 0, seed=seed
+            )
+            name = run_name(method, seed)
+            results[category]["methods"][name] = r
+            log(f"[{step:2d}/{steps}] {category:8s} {name:14s} fit {r['fit_s']:6.1f} s  peak "
                 f"{r['peak_rss_mib']:5.0f} MiB  image {_f(r['image_auroc'])}  pixel "
                 f"{_f(r['pixel_auroc'])}  AUPRO {_f(r['aupro'])}  ({time.perf_counter() - t0:.0f} s)")  # fmt: skip
             if "crosscheck" in r:

@@ -531,8 +531,11 @@ class FeatureExtractor(nn.Module):
 
     @torch.no_grad()
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        taken = self.stage_maps(images)
-        axes = self._stage_axes(images.shape[-2:])
+        return self.embed_stages(self.stage_maps(images), images.shape[-2:])
+
+    def embed_stages(self, taken: dict, image_size) -> torch.Tensor:
+        """The patch features from `stage_maps`' outputs for images of `image_size` (H, W)."""
+        axes = self._stage_axes(image_size)
         target = axes[self.finest]
         size = taken[self.finest].shape[-2:]
         maps = []
