@@ -39,7 +39,8 @@ METHODS = ("seqcore", "seqcore-greedy", "anomalib")
 BACKBONE, LAYERS = "efficientnet_lite0", ("blocks.4", "blocks.10")
 TOLERANCE = 0.005  # targets: AUROCs >= anomalib's - 0.5 points
 FIT_RATIO = 0.5  # target: fit time <= 0.5x anomalib's
-BATCH_SIZE = 4  # the CLI's default
+BATCH_SIZE = 4  # every method, the same batches (the CLI's default, auto, is 1 on a CPU)
+RENDER_TEST = 20  # demo-test plates of the rendered category (other counts get their own folders)
 TEST_CROPS = 600  # texture test crops per category (see --test-crops, texture_data.TextureSpec)
 TEXTURES_FULL = ("brick", "grass", "gravel", "tissue", "hubble")
 # Every worker runs without glibc's per-thread cache (unless GLIBC_TUNABLES is set, even empty):
@@ -72,7 +73,8 @@ def build_data(args) -> dict[str, Path]:
     folders = {}
     for name in args.categories:
         if name == "rendered":
-            folders[name] = build_rendered(args, root / "rendered")
+            suffix = "" if args.render_test == RENDER_TEST else f"-{args.render_test}"
+            folders[name] = build_rendered(args, root / f"rendered{suffix}", suffix)
             continue
         started = time.perf_counter()
         folders[name] = build_texture_category(name, root / name, spec)
@@ -112,7 +114,7 @@ def render(out: Path, count: int, seed: int, args, *extra: str) -> Path:
     return out
 
 
-def build_rendered(args, folder: Path) -> Path:
+def build_rendered(args, folder: Path, suffix: str = "") -> Path:
     """Nominal training plates (stained, all impurity kinds) + the demo-test preset -> MVTec layout."""
     from texture_data import export_rendered
 
@@ -121,7 +123,8 @@ def build_rendered(args, folder: Path) -> Path:
         renders / "train", args.render_train, 11, args, "--split", "train",
         "--variant", "stained", "--impurities", "water_stain,fingerprint,sticker",
     )  # fmt: skip
-    test = render(renders / "test", args.render_test, 12, args, "--preset", "demo-test")
+    # Another test count renders beside the default set (render.py keeps a folder's settings).
+    test = render(renders / f"test{suffix}", args.render_test, 12, args, "--preset", "demo-test")
     export_rendered(train, test, folder)
     counts = {p.name: len(list(p.glob("*.png"))) for p in sorted((folder / "test").iterdir())}
     log(
@@ -573,7 +576,9 @@ def parse_args(argv):
     parser.add_argument("--coreset-ratio", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--render-train", type=int, default=32, help="training plates to render")
-    parser.add_argument("--render-test", type=int, default=20, help="demo-test plates to render")
+    parser.add_argument(
+        "--render-test", type=int, default=RENDER_TEST, help="demo-test plates to render"
+    )
     parser.add_argument("--resolution", type=int, nargs=2, default=(256, 192), metavar=("W", "H"))
     parser.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
