@@ -36,6 +36,12 @@ def _cluster(*args: str) -> list[str]:
     return [sys.executable, "-m", "seqcore_train.cli", "cluster", *args]
 
 
+def _run_cluster(*args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _cluster(*args), cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
 def _coreset(path: Path) -> np.ndarray:
     return load_file(str(path))["coreset"]
 
@@ -141,13 +147,7 @@ def test_rendered_shards_fit_meld_and_calibrate_like_the_serial_run(tmp_path):
         encoding="utf-8",
     )
     out = tmp_path / "cluster"
-    result = subprocess.run(
-        _cluster("run", str(plan_path), "--out", str(out), "--workers", "2"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_cluster("run", str(plan_path), "--out", str(out), "--workers", "2", timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     layout = Layout(out)
     train = layout.rendered("train")
@@ -187,13 +187,7 @@ def test_a_task_failing_on_bad_data_is_one_line_and_not_retried(tmp_path, manife
     plan = tmp_path / "plan.toml"
     plan.write_text('[fit]\ndata = ["good", "broken"]\ncoreset_size = 8\n', encoding="utf-8")
     out = tmp_path / "out"
-    result = subprocess.run(
-        _cluster("fit", str(plan), "--out", str(out), "--workers", "2"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    result = _run_cluster("fit", str(plan), "--out", str(out), "--workers", "2", timeout=240)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         f"seqcore-train: error: {tmp_path / 'broken' / 'x.png'}: unreadable image (OSError)"
@@ -212,12 +206,8 @@ def test_an_address_where_nothing_listens_fails_in_seconds(tmp_path, manifest_wr
     plan = tmp_path / "plan.toml"
     plan.write_text('[fit]\ndata = ["good"]\ncoreset_size = 8\n', encoding="utf-8")
     address = f"127.0.0.1:{port}"
-    result = subprocess.run(
-        _cluster("fit", str(plan), "--out", str(tmp_path / "out"), "--address", address),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = _run_cluster(
+        "fit", str(plan), "--out", str(tmp_path / "out"), "--address", address, timeout=120
     )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
