@@ -23,9 +23,11 @@ The SeqCore workers run in the product environment (.venv), the anomalib worker 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -40,7 +42,7 @@ BACKBONE, LAYERS = "efficientnet_lite0", ("blocks.4", "blocks.10")
 TOLERANCE = 0.005  # targets: AUROCs >= anomalib's - 0.5 points
 FIT_RATIO = 0.5  # target: fit time <= 0.5x anomalib's
 BATCH_SIZE = 4  # every method, the same batches (the CLI's default, auto, is 1 on a CPU)
-RENDER_TEST = 20  # demo-test plates of the rendered category (other counts get their own folders)
+RENDER_TEST = 100  # demo-test plates of the rendered category (other counts get their own folders)
 TEST_CROPS = 600  # texture test crops per category (see --test-crops, texture_data.TextureSpec)
 TEXTURES_FULL = ("brick", "grass", "gravel", "tissue", "hubble")
 # Every worker runs without glibc's per-thread cache (unless GLIBC_TUNABLES is set, even empty):
@@ -67,8 +69,9 @@ def build_data(args) -> dict[str, Path]:
             "data-quick",
         )
     else:
-        spec = TextureSpec.with_test_crops(args.test_crops)
-        root = "data" if spec == TextureSpec() else f"data-test{args.test_crops}"
+        spec = TextureSpec.with_test_crops(args.test_crops, seed=args.data_seed)
+        root = "data" if args.test_crops == TEST_CROPS else f"data-test{args.test_crops}"
+        root += f"-s{args.data_seed}" if args.data_seed else ""
     root = OUT / root
     folders = {}
     for name in args.categories:
@@ -86,17 +89,31 @@ def build_data(args) -> dict[str, Path]:
     return folders
 
 
+def renderer_digest() -> str:
+    """SHA-256 of the add-on's Python sources: a cached render is reused only from the same renderer."""
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "blender_addon").rglob("*.py")):
+        if "egg-info" not in path.parts[-2]:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 def render(out: Path, count: int, seed: int, args, *extra: str) -> Path:
-    """Render with the project's renderer into `out` unless a finished render with these args is there."""
+    """Render with the project's renderer into `out` unless a finished render with these args, by
+    this renderer, is there (a training set from an older renderer than its test set once cost the
+    rendered category 35 image-AUROC points)."""
     command = [
         str(PRODUCT_PYTHON), str(RENDER_SCRIPT), "--out", str(out), "--count", str(count),
         "--seed", str(seed), "--resolution", *map(str, args.resolution),
         "--samples", str(args.samples), *extra,
     ]  # fmt: skip
     stamp = out / "bench-render.json"
-    if stamp.is_file() and json.loads(stamp.read_text()) == command[2:]:
+    key = {"args": command[2:], "renderer": renderer_digest()}
+    if stamp.is_file() and json.loads(stamp.read_text()) == key:
         log(f"[render] {out.name}: {count} images cached")
         return out
+    if out.exists():  # render.py keeps a folder's settings: start over
+        shutil.rmtree(out)
     log(f"[render] {out.name}: {' '.join(command[2:])}")
     started = time.perf_counter()
     with subprocess.Popen(
@@ -109,7 +126,7 @@ def render(out: Path, count: int, seed: int, args, *extra: str) -> Path:
                 log(f"[render] {out.name} {line.rstrip()}")
     if process.returncode != 0:
         raise SystemExit(f"rendering {out} failed:\n" + "\n".join(tail))
-    stamp.write_text(json.dumps(command[2:]))
+    stamp.write_text(json.dumps(key))
     log(f"[render] {out.name}: done in {time.perf_counter() - started:.0f} s")
     return out
 
@@ -119,12 +136,17 @@ def build_rendered(args, folder: Path, suffix: str = "") -> Path:
     from texture_data import export_rendered
 
     renders = OUT / "render"
+    # Another data seed draws other plates (seeds 11 / 12 for data seed 0, +100 per data seed),
+    # another test count renders beside the default set; each in its own folder.
+    shift, seeded = 100 * args.data_seed, f"-s{args.data_seed}" if args.data_seed else ""
     train = render(
-        renders / "train", args.render_train, 11, args, "--split", "train",
+        renders / f"train{seeded}", args.render_train, 11 + shift, args, "--split", "train",
         "--variant", "stained", "--impurities", "water_stain,fingerprint,sticker",
     )  # fmt: skip
-    # Another test count renders beside the default set (render.py keeps a folder's settings).
-    test = render(renders / f"test{suffix}", args.render_test, 12, args, "--preset", "demo-test")
+    test = render(
+        renders / f"test{suffix}{seeded}", args.render_test, 12 + shift, args,
+        "--preset", "demo-test",
+    )  # fmt: skip
     export_rendered(train, test, folder)
     counts = {p.name: len(list(p.glob("*.png"))) for p in sorted((folder / "test").iterdir())}
     log(
@@ -572,6 +594,13 @@ def parse_args(argv):
         default=1,
         help="fit anomalib with this many seeds (KCenterGreedy's random start and projection) "
         "and check the targets against their mean (default 1: seed 0 only)",
+    )
+    parser.add_argument(
+        "--data-seed",
+        type=int,
+        default=0,
+        help="another copy of the benchmark: other crops of the same photographs and other "
+        "rendered plates, in their own folders (default 0)",
     )
     parser.add_argument("--coreset-ratio", type=float, default=0.1)
     parser.add_argument("--threads", type=int, default=os.cpu_count())

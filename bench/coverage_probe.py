@@ -1,7 +1,7 @@
 """Image AUROC of coresets built from the same patches, with paired CIs (bench environment only).
 
 For one texture category and data seed (training and test crops both follow the seed; seed 0 is
-accuracy.py's data): every image runs through the backbone once, and from the same stage outputs
+accuracy.py's data), or any MVTec-layout folder given with --data (the rendered set): every image runs through the backbone once, and from the same stage outputs
 both SeqCore's patch features and anomalib's embedding (its AvgPool2d(3, 1, 1) and bilinear
 `generate_embedding`) are formed. Coresets of one size (10 % of the training patches):
 
@@ -23,10 +23,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
 from pathlib import Path
+
+from accuracy import GLIBC_TUNABLES
+
+if "GLIBC_TUNABLES" not in os.environ:  # before torch: KCenterGreedy's growth (accuracy.py)
+    os.execve(sys.executable, [sys.executable, *sys.argv],
+              {**os.environ, "GLIBC_TUNABLES": GLIBC_TUNABLES})  # fmt: skip
 
 import numpy as np
 import torch
@@ -111,15 +118,25 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=None, help="append one JSON line here")
+    parser.add_argument(
+        "--data", type=Path, default=None,
+        help="an MVTec-layout folder already built (e.g. bench/out/data/rendered-100) instead of "
+        "building the texture CATEGORY; CATEGORY then only names the rows",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     from anomalib_patchcore import build_patchcore
 
     started = time.perf_counter()
-    spec = TextureSpec.with_test_crops(args.test_crops, seed=args.seed)
-    data = build_texture_category(
-        args.category, OUT / "probe-data" / f"{args.category}-s{args.seed}-t{args.test_crops}", spec
-    )
+    if args.data is not None:
+        data = args.data
+    else:
+        spec = TextureSpec.with_test_crops(args.test_crops, seed=args.seed)
+        data = build_texture_category(
+            args.category,
+            OUT / "probe-data" / f"{args.category}-s{args.seed}-t{args.test_crops}",
+            spec,
+        )
     extractor = FeatureExtractor()
     patchcore = build_patchcore(extractor)
     train = embed_split(extractor, patchcore, data, "train")
@@ -145,7 +162,7 @@ def main(argv: list[str]) -> int:
     }
 
     banks: dict[str, tuple[torch.Tensor, dict]] = {}
-    coreset = SequentialCoreset(size, 2048)
+    coreset = SequentialCoreset(size)  # the product's default chunk
     t0 = time.perf_counter()
     for epoch in range(1, args.max_epochs + 1):
         before = coreset.replacements
@@ -161,7 +178,7 @@ def main(argv: list[str]) -> int:
     per_image = train["ours"].shape[1]
     for k in range(1, args.orders + 1):  # the same images in another order, 5 passes
         order = torch.randperm(len(train["ours"]), generator=torch.Generator().manual_seed(k))
-        shuffled = SequentialCoreset(size, 2048)
+        shuffled = SequentialCoreset(size)  # the product's default chunk
         for _ in range(5):
             shuffled.update(train["ours"][order].reshape(-1, patches.shape[1]))
         banks[f"seq-5-order{k}"] = (shuffled.bank.clone(), {"passes": 5, "d_m": shuffled.d_m})

@@ -20,6 +20,7 @@ Only numpy, scipy, Pillow and (for the photographs) scikit-image are needed; not
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import zlib
@@ -304,6 +305,8 @@ def export_rendered(train_manifest: Path, test_manifest: Path, out: Path) -> Pat
         "kind": "rendered",
         "train": [train.name, len(train.samples), train.generator],
         "test": [test.name, len(test.samples), test.generator],
+        # a re-render under the same name and count must not reuse an older export
+        "manifests": [_digest(m) for m in (train_manifest, test_manifest)],
         "version": 1,
     }
     if _cached(out, description):
@@ -325,6 +328,12 @@ def export_rendered(train_manifest: Path, test_manifest: Path, out: Path) -> Pat
             _write_mask(out / "ground_truth" / folder / f"{i:03d}_mask.png", mask)
     _finish(out, description)
     return out
+
+
+def _digest(manifest: Path) -> str:
+    path = Path(manifest)
+    path = path / "manifest.json" if path.is_dir() else path
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _mkdir(path: Path) -> Path:
