@@ -23,7 +23,6 @@ The SeqCore workers run in the product environment (.venv), the anomalib worker 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -32,6 +31,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from blender_addon.core.version import source_digest  # no bpy
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
@@ -89,15 +90,6 @@ def build_data(args) -> dict[str, Path]:
     return folders
 
 
-def renderer_digest() -> str:
-    """SHA-256 of the add-on's Python sources: a cached render is reused only from the same renderer."""
-    digest = hashlib.sha256()
-    for path in sorted((ROOT / "blender_addon").rglob("*.py")):
-        if "egg-info" not in path.parts[-2]:
-            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
 def render(out: Path, count: int, seed: int, args, *extra: str) -> Path:
     """Render with the project's renderer into `out` unless a finished render with these args, by
     this renderer, is there (a training set from an older renderer than its test set once cost the
@@ -108,7 +100,7 @@ def render(out: Path, count: int, seed: int, args, *extra: str) -> Path:
         "--samples", str(args.samples), *extra,
     ]  # fmt: skip
     stamp = out / "bench-render.json"
-    key = {"args": command[2:], "renderer": renderer_digest()}
+    key = {"args": command[2:], "renderer": source_digest()}
     if stamp.is_file() and json.loads(stamp.read_text()) == key:
         log(f"[render] {out.name}: {count} images cached")
         return out

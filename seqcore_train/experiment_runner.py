@@ -37,12 +37,13 @@ from seqcore_train.model import ModelConfig
 from seqcore_train.model_defaults import PAPER_BLUR_SIGMA, PAPER_POOL_KERNEL
 from seqcore_train.report import write_json
 from seqcore_train.train_options import TrainOptions
-from shared_schemas import atomic_write_text
+from shared_schemas import MANIFEST_NAME, atomic_write_text, renderer_of
 
 __all__ = [
     "RENDER_SCRIPT",
     "run_render",
     "check_render_support",
+    "check_one_renderer",
     "run_experiment",
 ]
 
@@ -135,6 +136,22 @@ def _ensure_rendered(plan: Plan, data: DataSet, seed: int, out: Path, log: Log) 
             **times}  # fmt: skip
     write_json(marker, done)
     return done
+
+
+def check_one_renderer(folders: list[Path]) -> None:
+    """Rendered sets of one experiment must come from one renderer (add-on source and Blender
+    version, as render.py records them): a set rendered after an upgrade, e.g. for a new seed,
+    looks different from the test set it is scored on, and the tables would measure that."""
+    makers: dict[str, Path] = {}
+    for folder in folders:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+        makers.setdefault(renderer_of(manifest.get("generator") or {}), folder)
+    if len(makers) > 1:
+        (first, a), (second, b) = list(makers.items())[:2]
+        raise PlanError(
+            f"{a} and {b} were rendered by different renderers ({first}; {second}); render "
+            "every set again with one (a new --out), or delete the older sets"
+        )
 
 
 def _fraction(value) -> str:
@@ -298,10 +315,14 @@ def run_experiment(plan: Plan, out: Path, log: Log = _print, report: bool = True
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "plan.toml", plan.path.read_text(encoding="utf-8"))
     summary: dict = {"renders": {}, "scenarios": {}}
+    rendered: list[Path] = []
     for seed in plan.seeds:
         for data in plan.data.values():
             done = _ensure_rendered(plan, data, seed, out, log)
             summary["renders"][Path(done["folder"]).name] = done
+            if data.rendered:
+                rendered.append(data.folder(out, seed))
+        check_one_renderer(rendered)
         for scenario in plan.scenarios:
             summary["scenarios"][f"s{seed}/{scenario.label}"] = _run_scenario(
                 plan, scenario, seed, out, log

@@ -20,6 +20,7 @@ from .manifest import (
     load_manifest,
     manifest_path,
     merge_manifests,
+    renderer_of,
     save_manifest,
     validate,
 )
@@ -47,6 +48,7 @@ __all__ = [
     "manifest_json_schema",
     "manifest_path",
     "merge_manifests",
+    "renderer_of",
     "png_size",
     "read_png",
     "save_manifest",

@@ -118,11 +118,12 @@ def shard_manifest_path(out: Path, shard: Shard) -> Path:
 
 
 def generator_info(
-    settings: DatasetSettings, tool_version: str, blender: str, shard: Shard
+    settings: DatasetSettings, tool_version: str, blender: str, shard: Shard, source: str = ""
 ) -> dict:
     return {
         "tool": "seqcore blender_addon/render.py",
         "version": tool_version,
+        "source": source,  # core.version.source_digest(): which code rendered the images
         "blender": blender,
         "settings": settings.to_dict(),
         "shard": [shard.index, shard.count],
@@ -157,8 +158,9 @@ def _settings_of(manifest) -> dict:
     return dict(manifest.generator.get("settings") or {})
 
 
-def check_compatible(existing, settings: DatasetSettings, path: Path) -> None:
-    """Resuming into a folder rendered with other settings would mix two datasets: refuse."""
+def check_compatible(existing, settings: DatasetSettings, path: Path, generator: dict) -> None:
+    """Resuming into a folder rendered with other settings, or by other code (another add-on
+    source or Blender version: the images would look different), would mix two datasets: refuse."""
     theirs = _settings_of(existing)
     ours = json.loads(json.dumps(settings.to_dict()))
     if theirs and theirs != ours:
@@ -166,6 +168,12 @@ def check_compatible(existing, settings: DatasetSettings, path: Path) -> None:
         raise RenderSetupError(
             f"{path}: holds a dataset rendered with other settings ({', '.join(diff)}); "
             "use another --out or the same options"
+        )
+    theirs, ours = schemas.renderer_of(existing.generator), schemas.renderer_of(generator)
+    if existing.generator and theirs != ours:
+        raise RenderSetupError(
+            f"{path}: holds samples rendered by another renderer ({theirs}; this is {ours}); "
+            "use another --out"
         )
 
 
@@ -188,6 +196,12 @@ def merge_shards(out: Path, count: int, name: str | None = None):
         if len(manifest.samples) < expected:
             return None
         manifests.append(manifest)
+    makers = {schemas.renderer_of(m.generator) for m in manifests}
+    if len(makers) > 1:  # shards rendered on machines with different code
+        raise RenderSetupError(
+            f"{out}: its shards were rendered by different renderers ({'; '.join(sorted(makers))})"
+            "; render them again with one version"
+        )
     try:
         merged = schemas.merge_manifests(manifests, name)
     except schemas.ManifestError as exc:

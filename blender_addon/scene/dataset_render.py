@@ -37,7 +37,7 @@ from ..core.render_plan import (
 )
 from ..core.sample_spec import DatasetSettings, SampleSpec
 from ..core.target_domain import apply_effects, quantize
-from ..core.version import addon_version
+from ..core.version import addon_version, source_digest
 from .render_sample import configure_device, purge_orphans, render_spec
 
 __all__ = [
@@ -175,14 +175,14 @@ def strip_png_metadata(path: Path) -> bytes:
     return b"".join(keep)
 
 
-def _finished_ids(manifest_file: Path, settings: DatasetSettings) -> set[str]:
+def _finished_ids(manifest_file: Path, settings: DatasetSettings, generator: dict) -> set[str]:
     if not manifest_file.exists():
         return set()
     try:
         existing = schemas.load_manifest(manifest_file, check_files=False)
     except schemas.ManifestError as exc:
         raise RenderSetupError(str(exc)) from None
-    check_compatible(existing, settings, manifest_file)
+    check_compatible(existing, settings, manifest_file, generator)
     root = manifest_file.parent
     return {
         s.id
@@ -208,11 +208,15 @@ def render_dataset(
     configure_device(scene, device)  # first: a missing GPU must not leave empty folders behind
     prepare_output(out)
     manifest_file = shard_manifest_path(out, shard)
-    finished = _finished_ids(manifest_file, settings)
-    plan = plan_samples(settings, shard)
     generator = generator_info(
-        settings, addon_version(), blender_version or bpy.app.version_string, shard
+        settings,
+        addon_version(),
+        blender_version or bpy.app.version_string,
+        shard,
+        source_digest(),
     )
+    finished = _finished_ids(manifest_file, settings, generator)
+    plan = plan_samples(settings, shard)
     work = out / f".work-{shard.index}-of-{shard.count}"
     name = out.resolve().name
     done = 0

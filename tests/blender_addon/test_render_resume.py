@@ -92,6 +92,42 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     assert second.returncode == 1 and "other settings (seed)" in second.stderr
 
 
+@pytest.mark.parametrize("older", ["0123456789abcdef", None])  # None: before sources were recorded
+def test_resume_into_a_set_from_another_renderer_is_refused(tmp_path, older):
+    args = ["--out", str(tmp_path), "--count", "1", "--variant", "stained", *TINY]
+    first = _run(*args)
+    assert first.returncode == 0, first.stderr
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert len(manifest["generator"]["source"]) == 16
+    if older:
+        manifest["generator"]["source"] = older
+    else:
+        del manifest["generator"]["source"]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    second = _run(*args)
+    lines = second.stderr.strip().splitlines()
+    assert second.returncode == 1 and len(lines) == 1
+    assert "another renderer" in lines[0] and f"source {older or 'unrecorded'}" in lines[0]
+    assert len(json.loads((tmp_path / "manifest.json").read_text())["samples"]) == 1
+
+
+def test_shards_from_two_renderers_are_not_merged(fresh_bpy, tmp_path):
+    from blender_addon.core.errors import RenderSetupError
+    from blender_addon.core.render_plan import Shard
+    from blender_addon.core.sample_spec import DatasetSettings
+    from blender_addon.scene.dataset_render import render_dataset
+
+    settings = DatasetSettings(count=2, resolution=(48, 40), samples=2, variant="stained")
+    list(render_dataset(settings, tmp_path, Shard(2, 2)))
+    shard = tmp_path / "manifest.shard-2-of-2.json"
+    manifest = json.loads(shard.read_text())
+    manifest["generator"]["source"] = "0123456789abcdef"  # as if another machine's checkout
+    shard.write_text(json.dumps(manifest))
+    with pytest.raises(RenderSetupError, match="different renderers"):
+        list(render_dataset(settings, tmp_path, Shard(1, 2)))
+    assert not (tmp_path / "manifest.json").exists()
+
+
 def test_unavailable_gpu_is_one_line_error(fresh_bpy, tmp_path):
     from blender_addon.core.errors import DeviceError
     from blender_addon.scene.render_sample import configure_device

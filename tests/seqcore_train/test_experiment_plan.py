@@ -177,3 +177,27 @@ def test_a_model_device_this_machine_lacks_fails_at_load(tmp_path, device):
     plan = write_plan(tmp_path, scenarios=f'["Synth"]\ndevice = "{device}"')
     with pytest.raises(PlanError, match=rf"experiment\.device: .*{device}"):
         load_plan(plan)
+
+
+def test_sets_from_two_renderers_are_refused_before_training(tmp_path):
+    import json
+
+    from seqcore_train.experiment_runner import check_one_renderer
+
+    def rendered(name: str, source: str, blender: str = "5.0.1") -> Path:
+        folder = tmp_path / name
+        folder.mkdir()
+        generator = {"version": "0.1.0", "source": source, "blender": blender}
+        (folder / "manifest.json").write_text(json.dumps({"generator": generator}))
+        return folder
+
+    test = rendered("real_test", "aaaaaaaaaaaaaaaa")
+    train = rendered("synth-s0", "aaaaaaaaaaaaaaaa")
+    check_one_renderer([test, train])  # one renderer: fine
+    upgraded = rendered("synth-s1", "bbbbbbbbbbbbbbbb")  # a new seed after an upgrade
+    with pytest.raises(PlanError, match="different renderers") as caught:
+        check_one_renderer([test, train, upgraded])
+    assert str(test) in str(caught.value) and str(upgraded) in str(caught.value)
+    lts = rendered("synth-s2", "aaaaaaaaaaaaaaaa", blender="4.2.23")
+    with pytest.raises(PlanError, match="Blender 4.2.23"):
+        check_one_renderer([test, lts])
