@@ -15,6 +15,7 @@ every synthetic training image). `seqcore-train experiment` runs all of the pape
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -26,15 +27,22 @@ from seqcore_train import workflows
 from seqcore_train.augment import border_only, paper_augmentation
 from seqcore_train.errors import SeqCoreError
 from seqcore_train.experiment_plan import slug
-from seqcore_train.experiment_runner import run_render
+from seqcore_train.experiment_runner import RENDER_SCRIPT, run_render
 from seqcore_train.figures import save_pr_curves, save_recall_bars
 from seqcore_train.model import ModelConfig
 from seqcore_train.model_defaults import PAPER_BLUR_SIGMA, PAPER_POOL_KERNEL
 from seqcore_train.report import render_markdown, write_json
 from seqcore_train.train_options import TrainOptions
-from shared_schemas import atomic_write_text
+from shared_schemas import MANIFEST_NAME, atomic_write_text, renderer_of, source_digest
 
-__all__ = ["DemoConfig", "row_labels", "render_datasets", "compare", "main"]
+__all__ = [
+    "DemoConfig",
+    "row_labels",
+    "render_datasets",
+    "discard_other_renders",
+    "compare",
+    "main",
+]
 
 
 @dataclass(frozen=True)
@@ -68,7 +76,22 @@ def _render(out: Path, split: str, count: int, seed: int, config: DemoConfig, *e
         "--samples", str(config.samples),
         *extra,
     ]  # fmt: skip
+    discard_other_renders(out)
     run_render(out, arguments, split)
+
+
+def discard_other_renders(out: Path, log: Callable[[str], None] = print) -> bool:
+    """The demo's renders are its cache: one made by other add-on sources (an earlier checkout)
+    is rendered again, where render.py itself would refuse to resume it. True if discarded."""
+    manifest = out / MANIFEST_NAME
+    if not manifest.is_file():
+        return False
+    generator = json.loads(manifest.read_text(encoding="utf-8")).get("generator") or {}
+    if generator.get("source") == source_digest(RENDER_SCRIPT.parent):
+        return False
+    log(f"{out}: rendered by other add-on sources ({renderer_of(generator)}); rendering again")
+    shutil.rmtree(out)
+    return True
 
 
 def render_datasets(data: Path, config: DemoConfig) -> dict[str, Path]:

@@ -20,11 +20,11 @@ from .manifest import (
     load_manifest,
     manifest_path,
     merge_manifests,
-    renderer_of,
     save_manifest,
     validate,
 )
 from .png import PngImage, encode_png, png_size, read_png, write_png
+from .provenance import renderer_of, source_digest
 
 __all__ = [
     "DEFAULT_CLASSES",
@@ -49,6 +49,7 @@ __all__ = [
     "manifest_path",
     "merge_manifests",
     "renderer_of",
+    "source_digest",
     "png_size",
     "read_png",
     "save_manifest",

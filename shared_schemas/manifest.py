@@ -27,7 +27,6 @@ __all__ = [
     "save_manifest",
     "append_samples",
     "merge_manifests",
-    "renderer_of",
 ]
 
 SCHEMA_NAME = "seqcore-dataset"
@@ -453,11 +452,3 @@ def merge_manifests(manifests: list[Manifest], name: str | None = None) -> Manif
     merged.samples.sort(key=lambda s: s.id)
     validate(merged, None, check_files=False)
     return merged
-
-
-def renderer_of(generator: dict) -> str:
-    """What made a manifest's images, from its `generator`: '<version> (source <digest>), Blender
-    <version>'. Sets from two renderers differ in look, so they must not be resumed into one
-    another, merged, or trained and tested against each other unnoticed."""
-    version, blender = generator.get("version", "?"), generator.get("blender", "?")
-    return f"{version} (source {generator.get('source') or 'unrecorded'}), Blender {blender}"

@@ -3,10 +3,11 @@ and a digest of its sources, which tells renders of one code apart from another'
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import cache
 from pathlib import Path
+
+from .._schemas import schemas
 
 __all__ = ["MANIFEST", "addon_version", "source_digest"]
 
@@ -25,15 +26,5 @@ def addon_version(manifest: Path = MANIFEST) -> str:
 
 @cache
 def source_digest(package: Path = PACKAGE) -> str:
-    """First 16 hex digits of a SHA-256 over the add-on's Python files (relative path and bytes).
-
-    The version is bumped per release, but images change with any edit of the renderer; a
-    dataset resumed, or sets compared, across such an edit would mix two looks unnoticed.
-    """
-    digest = hashlib.sha256()
-    for path in sorted(Path(package).rglob("*.py")):
-        relative = path.relative_to(package)
-        if relative.parts[0] in ("wheels", "build") or relative.parts[0].endswith(".egg-info"):
-            continue
-        digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
+    """The add-on's sources as render.py records them in every manifest (`generator.source`)."""
+    return schemas.source_digest(package)

@@ -102,23 +102,3 @@ def test_license_is_the_gpl3_the_manifest_names():
 def test_maintainer_has_a_contact():
     manifest = tomllib.loads((ADDON / "blender_manifest.toml").read_text(encoding="utf-8"))
     assert re.fullmatch(r"[^<>]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>", manifest["maintainer"])
-
-
-def test_source_digest_follows_the_python_sources_only(tmp_path):
-    from blender_addon.core.version import source_digest
-
-    package = tmp_path / "addon"
-    (package / "core").mkdir(parents=True)
-    (package / "wheels").mkdir()
-    (package / "render.py").write_text("A = 1\n")
-    (package / "core" / "x.py").write_text("B = 2\n")
-    first = source_digest.__wrapped__(package)
-    assert re.fullmatch(r"[0-9a-f]{16}", first)
-    (package / "wheels" / "w.py").write_text("ignored")
-    (package / "notes.txt").write_text("ignored")
-    assert source_digest.__wrapped__(package) == first
-    (package / "core" / "x.py").write_text("B = 3\n")
-    assert source_digest.__wrapped__(package) != first
-    (package / "core" / "x.py").write_text("B = 2\n")
-    (package / "core" / "x.py").rename(package / "core" / "y.py")  # same bytes, other file
-    assert source_digest.__wrapped__(package) != first

@@ -55,3 +55,27 @@ def test_demo_renders_and_reports(tmp_path):
     ])  # fmt: skip
     assert code == 0
     check_report(out)
+
+
+def test_renders_from_other_add_on_sources_are_discarded(tmp_path):
+    from seqcore_train.experiment_runner import RENDER_SCRIPT
+    from shared_schemas import source_digest
+
+    def rendered(name: str, source: str | None) -> object:
+        folder = tmp_path / name
+        folder.mkdir()
+        generator = {"version": "0.1.0", "blender": "5.0.1"} | (
+            {"source": source} if source else {}
+        )
+        (folder / "manifest.json").write_text(json.dumps({"generator": generator}))
+        (folder / "images").mkdir()
+        return folder
+
+    messages = []
+    current = rendered("current", source_digest(RENDER_SCRIPT.parent))
+    assert not demo.discard_other_renders(current, messages.append) and current.is_dir()
+    for name, source in [("earlier", "0123456789abcdef"), ("before-sources", None)]:
+        stale = rendered(name, source)
+        assert demo.discard_other_renders(stale, messages.append) and not stale.exists()
+    assert len(messages) == 2 and "rendering again" in messages[0] and "unrecorded" in messages[1]
+    assert not demo.discard_other_renders(tmp_path / "never-rendered", messages.append)

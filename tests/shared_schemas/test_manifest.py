@@ -278,17 +278,3 @@ def test_atomic_write_gives_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o644
-
-
-def test_renderer_of_names_version_source_and_blender():
-    made = {"version": "0.1.0", "source": "0123456789abcdef", "blender": "5.0.1", "settings": {}}
-    assert shared_schemas.renderer_of(made) == "0.1.0 (source 0123456789abcdef), Blender 5.0.1"
-    older = {k: v for k, v in made.items() if k != "source"}  # before sources were recorded
-    assert "source unrecorded" in shared_schemas.renderer_of(older)
-    assert shared_schemas.renderer_of({**made, "blender": "4.2.23"}) != shared_schemas.renderer_of(
-        made
-    )
-    # settings and shard are what was rendered, not what rendered it
-    assert shared_schemas.renderer_of({**made, "settings": {"seed": 3}, "shard": [1, 2]}) == (
-        shared_schemas.renderer_of(made)
-    )
