@@ -13,17 +13,22 @@ from pathlib import Path
 
 __all__ = ["renderer_of", "source_digest"]
 
+# Not sources of the renderer: bundled wheels, build output, and the add-on's own zip builder,
+# which the extension zip leaves out (a checkout and the installed extension must agree).
+_NOT_SOURCES = {"wheels", "build", "build_zip.py"}
+
 
 def source_digest(package: str | Path) -> str:
-    """First 16 hex digits of a SHA-256 over a package's Python files (relative path and bytes);
-    bundled wheels, build output and egg-info are not sources."""
+    """First 16 hex digits of a SHA-256 over a package's Python files (relative path and bytes)."""
     package = Path(package)
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
-        relative = path.relative_to(package)
-        if relative.parts[0] in ("wheels", "build") or relative.parts[0].endswith(".egg-info"):
+        parts = path.relative_to(package).parts
+        if parts[0] in _NOT_SOURCES or parts[0].endswith(".egg-info"):
             continue
-        digest.update(relative.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        if any(p.startswith(".") or p == "__pycache__" for p in parts):
+            continue
+        digest.update("/".join(parts).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

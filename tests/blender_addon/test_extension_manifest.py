@@ -102,3 +102,14 @@ def test_license_is_the_gpl3_the_manifest_names():
 def test_maintainer_has_a_contact():
     manifest = tomllib.loads((ADDON / "blender_manifest.toml").read_text(encoding="utf-8"))
     assert re.fullmatch(r"[^<>]+ <[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>", manifest["maintainer"])
+
+
+def test_installed_extension_records_the_checkouts_source_digest(tmp_path):
+    """Renders from the extension (UI) and from render.py in a checkout must count as one renderer."""
+    from blender_addon.core.version import source_digest
+    from shared_schemas import source_digest as digest_of
+
+    installed = tmp_path / "extension"
+    with zipfile.ZipFile(build_zip(tmp_path / "dist")) as built:
+        built.extractall(installed)
+    assert digest_of(installed) == source_digest() == digest_of(ADDON)
