@@ -1,9 +1,10 @@
 """Image AUROC of coresets built from the same patches, with paired CIs (bench environment only).
 
 For one texture category and data seed (training and test crops both follow the seed; seed 0 is
-accuracy.py's data), or any MVTec-layout folder given with --data (the rendered set): every image runs through the backbone once, and from the same stage outputs
-both SeqCore's patch features and anomalib's embedding (its AvgPool2d(3, 1, 1) and bilinear
-`generate_embedding`) are formed. Coresets of one size (10 % of the training patches):
+accuracy.py's data), or any MVTec-layout folder given with --data (the rendered set): every image
+runs through the backbone once, and from the same stage outputs both SeqCore's patch features and
+anomalib's embedding (its AvgPool2d(3, 1, 1) and bilinear `generate_embedding`) are formed.
+Coresets of one size (10 % of the training patches):
 
   seq-E        SeqCore's `SequentialCoreset`, E passes over the patches in the product's order
                (image by image, row-major cells, the same order every pass; the default is 5)
@@ -120,7 +121,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=None, help="append one JSON line here")
     parser.add_argument(
         "--data", type=Path, default=None,
-        help="an MVTec-layout folder already built (e.g. bench/out/data/rendered-100) instead of "
+        help="an MVTec-layout folder already built (e.g. bench/out/data/rendered) instead of "
         "building the texture CATEGORY; CATEGORY then only names the rows",
     )  # fmt: skip
     args = parser.parse_args(argv)
