@@ -118,7 +118,7 @@ def shard_manifest_path(out: Path, shard: Shard) -> Path:
 
 
 def generator_info(
-    settings: DatasetSettings, tool_version: str, blender: str, shard: Shard, source: str = ""
+    settings: DatasetSettings, tool_version: str, blender: str, shard: Shard, source: str
 ) -> dict:
     return {
         "tool": "seqcore blender_addon/render.py",
