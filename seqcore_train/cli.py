@@ -494,13 +494,27 @@ def evaluate(
 @click.option(
     "--report-only", is_flag=True, help="Only rewrite the report from the finished scenarios."
 )
-def experiment(plan, out, report_only):
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Check the plan and list its renders and scenarios, with what OUT already holds; "
+    "run nothing.",
+)
+def experiment(plan, out, report_only, dry_run):
     """Run PLAN.toml (renders, every scenario and seed; resumable) and write OUT/report.md."""
     from seqcore_train.experiment_plan import load_plan
     from seqcore_train.experiment_report import write_report
     from seqcore_train.experiment_runner import run_experiment
 
+    if report_only and dry_run:
+        raise click.UsageError("--report-only and --dry-run exclude each other")
     parsed = load_plan(plan)  # every plan error surfaces here, before anything runs
+    if dry_run:
+        from seqcore_train.experiment_status import describe
+
+        for line in describe(parsed, out):
+            click.echo(line)
+        return
     if report_only:
         write_report(parsed, out)
     else:

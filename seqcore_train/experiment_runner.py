@@ -33,6 +33,7 @@ from seqcore_train import workflows
 from seqcore_train.augment import border_only, paper_augmentation
 from seqcore_train.errors import SeqCoreError
 from seqcore_train.experiment_plan import DataSet, Plan, PlanError, Scenario, scenario_folder
+from seqcore_train.experiment_status import Progress, render_jobs, render_marker
 from seqcore_train.model import ModelConfig
 from seqcore_train.model_defaults import PAPER_BLUR_SIGMA, PAPER_POOL_KERNEL
 from seqcore_train.report import write_json
@@ -111,16 +112,15 @@ def check_render_support(plan: Plan) -> None:
                 )
 
 
-def _render_marker(folder: Path) -> Path:
-    return folder.with_name(folder.name + ".render.json")
-
-
-def _ensure_rendered(plan: Plan, data: DataSet, seed: int, out: Path, log: Log) -> dict:
+def _ensure_rendered(
+    plan: Plan, data: DataSet, seed: int, out: Path, log: Log
+) -> tuple[dict, bool]:
+    """The set's render record, and whether it was rendered now (False: earlier, or a folder)."""
     folder = data.folder(out, seed)
     if not data.rendered:
-        return {"folder": str(folder), "rendered": False}
+        return {"folder": str(folder), "rendered": False}, False
     arguments = data.render_arguments(seed) + plan.render.arguments()
-    marker = _render_marker(folder)
+    marker = render_marker(folder)
     if marker.is_file():
         done = json.loads(marker.read_text(encoding="utf-8"))
         if done.get("arguments") != arguments:
@@ -129,13 +129,13 @@ def _ensure_rendered(plan: Plan, data: DataSet, seed: int, out: Path, log: Log) 
                 f"({' '.join(done.get('arguments', []))}); use a new --out or delete it"
             )
         log(f"render {folder.name}: rendered earlier, skipped")
-        return done
+        return done, False
     times = run_render(folder, arguments, folder.name, log)
     images = len(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["samples"])
     done = {"folder": str(folder), "rendered": True, "arguments": arguments, "images": images,
             **times}  # fmt: skip
     write_json(marker, done)
-    return done
+    return done, True
 
 
 def check_one_renderer(folders: list[Path]) -> None:
@@ -304,29 +304,37 @@ def _run_scenario(plan: Plan, scenario: Scenario, seed: int, out: Path, log: Log
 def run_experiment(plan: Plan, out: Path, log: Log = _print, report: bool = True) -> dict:
     """Run every seed of the plan (renders, then scenarios); returns a summary of what ran."""
     out = Path(out)
-    pending = [
-        d
-        for seed in plan.seeds
-        for d in plan.data.values()
-        if d.rendered and not _render_marker(d.folder(out, seed)).is_file()
-    ]
-    if pending:
+    jobs = render_jobs(plan, out)
+    if any(job.state == "to render" for job in jobs):
         check_render_support(plan)
+    pending = [job.images for job in jobs if job.state == "to render"]
+    progress = Progress(
+        scenarios=len(plan.seeds) * len(plan.scenarios),
+        images_to_render=None if None in pending else sum(pending),
+    )
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "plan.toml", plan.path.read_text(encoding="utf-8"))
     summary: dict = {"renders": {}, "scenarios": {}}
     rendered: list[Path] = []
     for seed in plan.seeds:
         for data in plan.data.values():
-            done = _ensure_rendered(plan, data, seed, out, log)
+            done, ran = _ensure_rendered(plan, data, seed, out, log)
             summary["renders"][Path(done["folder"]).name] = done
             if data.rendered:
                 rendered.append(data.folder(out, seed))
+            if ran:
+                progress.rendered(done["images"], done["seconds"])
+                log(progress.line())
         check_one_renderer(rendered)
         for scenario in plan.scenarios:
-            summary["scenarios"][f"s{seed}/{scenario.label}"] = _run_scenario(
-                plan, scenario, seed, out, log
-            )
+            started = time.perf_counter()
+            result = _run_scenario(plan, scenario, seed, out, log)
+            summary["scenarios"][f"s{seed}/{scenario.label}"] = result
+            if result == "ran":
+                progress.scenario_done(time.perf_counter() - started)
+                log(progress.line())
+            else:
+                progress.scenario_done()
         if report:
             from seqcore_train.experiment_report import write_report
 

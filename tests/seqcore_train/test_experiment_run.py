@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -123,6 +124,13 @@ def test_tiny_plan_end_to_end(tiny_run):
     assert {s["variant"] for s in manifest["samples"]} == {"clean", "stained"}
     test = json.loads((out / "data" / "real_test" / "manifest.json").read_text())
     assert test["generator"]["settings"].get("domain") == "target"
+    # the dry run's image counts are what render.py wrote; the run logged its progress
+    from seqcore_train.experiment_status import planned_images
+
+    for data in plan.data.values():
+        samples = json.loads((data.folder(out, 0) / "manifest.json").read_text())["samples"]
+        assert planned_images(data) == len(samples), data.role
+    assert re.search(r"progress: 7/7 scenarios, .* elapsed\n", tiny_run["resumed"])
     # the report
     report = json.loads((out / "report.json").read_text())
     assert [c["key"] for c in report["claims"]] == [
