@@ -47,6 +47,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scale import ROOT, cli, make_images  # noqa: E402 - the bench's own helpers
 
+from seqcore_train.heap import huge_pages_for_torch  # noqa: E402
+
+# The model alone gets the allocator setting the CLI gives itself (huge pages for torch's large
+# buffers, seqcore_train/heap.py); it must be made before torch loads. THP_MEM_ALLOC_ENABLE=0 in
+# the environment turns it off for both.
+huge_pages_for_torch()
+
 
 def launch(command: list[str]) -> tuple[float, float, str]:
     """(wall-clock start as time.time(), seconds to exit, stdout + stderr) of a command in its own

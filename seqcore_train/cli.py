@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from seqcore_train.errors import SeqCoreError
+from seqcore_train.heap import huge_pages_for_torch
 from seqcore_train.model_defaults import BLUR_SIGMA, POOL_KERNEL, TILE_PIXELS
 
 __all__ = ["cli", "main"]
@@ -27,6 +28,7 @@ class _OneLineErrors(click.Group):
     """A group whose errors print as one line: `seqcore-train: error: ...`."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        huge_pages_for_torch()  # before torch loads (see heap.py)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as done:

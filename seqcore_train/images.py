@@ -23,6 +23,7 @@ __all__ = [
     "read_rgb",
     "read_mask",
     "write_png",
+    "write_png_indexed",
     "resize_rgb",
     "resize_nearest",
 ]
@@ -128,6 +129,22 @@ def write_png(path: str | os.PathLike, data: np.ndarray, compress_level: int | N
     buffer = io.BytesIO()
     options = {} if compress_level is None else {"compress_level": int(compress_level)}
     iio.imwrite(buffer, np.ascontiguousarray(data), extension=".png", **options)
+    atomic_write_bytes(path, buffer.getbuffer())
+
+
+def write_png_indexed(
+    path: str | os.PathLike, index: np.ndarray, palette: np.ndarray, compress_level: int = 1
+) -> None:
+    """Write (H, W) uint8 rows of `palette` ((N <= 256, 3) uint8 RGB) as a palette PNG, atomically.
+
+    Every reader shows the palette's colours, so a colour-mapped picture is stored as one byte per
+    pixel instead of three: at 512^2 a heat map encodes in about half the time of the RGB PNG."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.ascontiguousarray(index, dtype=np.uint8))  # mode "L"
+    picture.putpalette(np.ascontiguousarray(palette, dtype=np.uint8).tobytes())  # now "P"
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=int(compress_level))
     atomic_write_bytes(path, buffer.getbuffer())
 
 

@@ -12,7 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["INFERNO", "CORRECT", "FALSE_ALARM", "MISSED", "heatmap_rgb", "outline", "overlay_rgb"]
+__all__ = [
+    "INFERNO",
+    "CORRECT",
+    "FALSE_ALARM",
+    "MISSED",
+    "heatmap_index",
+    "heatmap_rgb",
+    "outline",
+    "overlay_rgb",
+]
 
 # matplotlib's "inferno" as uint8 RGB, `colormaps["inferno"](np.arange(256), bytes=True)[:, :3]`,
 # plus one black row for NaN (matplotlib's "bad" colour is transparent black).
@@ -38,10 +47,27 @@ INFERNO = np.frombuffer(bytes.fromhex(_INFERNO_HEX), np.uint8).reshape(256, 3)
 _LOOKUP = np.concatenate([INFERNO, np.zeros((1, 3), np.uint8)])
 
 
+def heatmap_index(anomaly_map: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+    """(H, W) scores -> (H, W) uint8 rows of INFERNO over vmin..vmax, or None when the map holds
+    a NaN (its colour, black, is a 257th row). A PNG of these indices with INFERNO as its palette
+    shows `heatmap_rgb`'s pixels from a third of the bytes, so it encodes about twice as fast."""
+    # matplotlib's lookup, in the map's own precision: x = (value - vmin) / (vmax - vmin), then
+    # (x clipped to 0..1) * N truncated to an index, with x == 1 in the last bin
+    scaled = anomaly_map - anomaly_map.dtype.type(vmin)
+    scaled /= anomaly_map.dtype.type(max(vmax - vmin, 1e-12))
+    if np.isnan(scaled).any():
+        return None
+    scaled *= len(INFERNO)  # a power of two: exact
+    np.clip(scaled, 0, len(INFERNO) - 1, out=scaled)
+    return scaled.astype(np.uint8)
+
+
 def heatmap_rgb(anomaly_map: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
     """(H, W) scores -> (H, W, 3) uint8 with the inferno colour map over vmin..vmax (NaN: black)."""
+    index = heatmap_index(anomaly_map, vmin, vmax)
+    if index is not None:
+        return INFERNO[index]
     scaled = np.clip((anomaly_map - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
-    # matplotlib's lookup: x * N truncated to an index, with x == 1 in the last bin
     scaled *= len(INFERNO)
     scaled[scaled == len(INFERNO)] = len(INFERNO) - 1
     bad = np.isnan(scaled)

@@ -30,8 +30,8 @@ from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_data
 from seqcore_train.distances import load_kernels_in_background
 from seqcore_train.errors import DataError, ModelFileError
 from seqcore_train.heap import return_large_buffers
-from seqcore_train.images import write_jpeg, write_png
-from seqcore_train.map_images import heatmap_rgb, overlay_rgb
+from seqcore_train.images import write_jpeg, write_png, write_png_indexed
+from seqcore_train.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
 from seqcore_train.metrics import Evaluator
 from seqcore_train.model import ModelConfig, SeqPatchCore
 from seqcore_train.model_defaults import TILE_PIXELS
@@ -483,8 +483,12 @@ def _write_outputs(
     On 2 cores this work competes with the model for the CPU: the PNGs use zlib's fastest level
     (half the encoding of maps and masks, files a few kB larger), and the overlay, a photo that
     PNG cannot compress, is a JPEG (~2.5 ms instead of ~50 ms at 512^2)."""
-    heatmap = heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold)
-    write_png(out / f"{stem}_heatmap.png", heatmap, PNG_LEVEL)
+    heatmap = heatmap_index(amap, 0.5 * threshold, 1.5 * threshold)
+    if heatmap is not None:
+        write_png_indexed(out / f"{stem}_heatmap.png", heatmap, INFERNO, PNG_LEVEL)
+    else:  # a NaN's black is a 257th colour
+        heatmap = heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold)
+        write_png(out / f"{stem}_heatmap.png", heatmap, PNG_LEVEL)
     write_png(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255, PNG_LEVEL)
     write_jpeg(out / f"{stem}_overlay.jpg", overlay_rgb(image, predicted))
     _write_raw_map(out / "maps" / f"{stem}.npy", amap, input_size)

@@ -5,6 +5,7 @@ imports matplotlib or torchvision."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -22,7 +23,7 @@ from seqcore_train.batches import MAX_AUTO_BATCH, auto_batch_size, sample_batche
 from seqcore_train.cli import cli
 from seqcore_train.datasets import open_datasets
 from seqcore_train.images import read_mask, write_png
-from seqcore_train.map_images import INFERNO, heatmap_rgb, outline, overlay_rgb
+from seqcore_train.map_images import INFERNO, heatmap_index, heatmap_rgb, outline, overlay_rgb
 from seqcore_train.model_defaults import TILE_PIXELS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,20 +37,30 @@ def test_inferno_table_is_matplotlibs():
     np.testing.assert_array_equal(INFERNO, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("nan", [True, False])
 @pytest.mark.parametrize("shape", [(1, 1), (7, 13), (96, 80)])
-def test_heatmap_equals_matplotlibs_colour_mapping(shape):
-    """Same bytes as the float RGBA path of matplotlib, incl. NaN, both ends and values beyond."""
+def test_heatmap_equals_matplotlibs_colour_mapping(shape, nan, dtype):
+    """Same bytes as the float RGBA path of matplotlib, incl. NaN, both ends, values beyond and
+    values on the bins' edges; without NaN, also as the palette indices a heat map PNG holds."""
     from matplotlib import colormaps
 
     rng = np.random.default_rng(1)
-    amap = (rng.random(shape) * 3 - 0.5).astype(np.float32)
+    amap = (rng.random(shape) * 3 - 0.5).astype(dtype)
     amap.flat[::5] = 0.5  # exactly vmin
     amap.flat[1::7] = 1.5  # exactly vmax: the last colour, as in matplotlib
-    amap.flat[2::11] = np.nan
-    for vmin, vmax in ((0.5, 1.5), (1.0, 1.0)):
+    amap.flat[3::4] = 0.5 + rng.integers(0, 257, amap.flat[3::4].size) / 256  # bin edges
+    if nan:
+        amap.flat[2::11] = np.nan
+    for vmin, vmax in ((0.5, 1.5), (1.0, 1.0), (0.1, 0.7)):
         scaled = np.clip((amap - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
         expected = (colormaps["inferno"](scaled)[..., :3] * 255).astype(np.uint8)
         np.testing.assert_array_equal(heatmap_rgb(amap, vmin, vmax), expected)
+        index = heatmap_index(amap, vmin, vmax)
+        if nan and np.isnan(amap).any():
+            assert index is None  # black, a 257th colour: written as RGB
+        else:
+            np.testing.assert_array_equal(INFERNO[index], expected)
 
 
 def test_outline_equals_scipys_erosion():
@@ -329,3 +340,46 @@ print(before, during, rss())
         assert after - before <= 20
     else:
         assert after - before >= 150  # the control: what the bound is for
+
+
+def _thp_mode() -> str:
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return "none"
+    return text.split("[")[1].split("]")[0]
+
+
+@pytest.mark.parametrize("preset", [None, "0"])
+def test_huge_pages_for_torch_are_asked_for_before_torch_loads(preset):
+    """The variable is set for the process (and its children) unless the user set it; it is then
+    PyTorch's: a large tensor is backed by 2 MiB pages (where the kernel offers them on request)."""
+    script = """
+import os
+from seqcore_train.heap import THP_VARIABLE, huge_pages_for_torch
+
+took = huge_pages_for_torch()
+import torch
+
+tensor = torch.ones(64 << 18)  # 64 MiB, touched
+huge = sum(int(line.split()[1]) for line in open("/proc/self/smaps")
+           if line.startswith("AnonHugePages:"))
+print(took, os.environ[THP_VARIABLE], huge, huge_pages_for_torch())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if preset is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = preset
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    took, value, huge_kib, again = done.stdout.split()
+    assert again == "False"  # torch is loaded now: too late to change anything
+    if not sys.platform.startswith("linux"):
+        assert took == "False"
+        return
+    assert (took, value) == (("True", "1") if preset is None else ("False", preset))
+    if _thp_mode() in ("always", "madvise"):
+        if preset is None:
+            assert int(huge_kib) >= 32 << 10  # most of the 64 MiB in 2 MiB pages
+        elif _thp_mode() == "madvise":
+            assert int(huge_kib) < 8 << 10  # not asked for: 4 KiB pages
