@@ -89,7 +89,10 @@ def augment_batch(
 
     Every random number of the batch is drawn first, then each image is changed in place, one at
     a time: at 2448 x 2050 a whole-batch, out-of-place version held about seven image-sized
-    temporaries (+450 MB for one image); this holds the copy and at most one more (the noise)."""
+    temporaries (+450 MB for one image); this holds the copy and at most one more (the noise).
+    The draws come in the previous release's order, so a batch of one image gets the same
+    augmentation as it did; each image is blurred with its own radius (it used the batch's
+    largest)."""
     batch, _channels, height, width = images.shape
     gain = _uniform(generator, batch, 1.0, 1.0 + config.contrast)
     shift = _uniform(generator, batch, 0.0, config.brightness)
@@ -119,8 +122,8 @@ def augment_batch(
             image.masked_fill_(_border_mask(angle[i], depth[i], height, width), 0.0)
         if blur[i]:
             _gaussian_blur_(image, float(sigma[i]))
-    for i, image in enumerate(out):  # after every other draw, in image order: the same stream
-        noise = torch.randn(image.shape, generator=generator)  # drawn even at std 0
+    for i, image in enumerate(out):  # after every other draw, one image's noise at a time
+        noise = torch.randn(image.shape, generator=generator)  # drawn even at std 0: same stream
         if noisy[i]:
             image.add_(noise.mul_(std[i]))
         del noise
