@@ -47,10 +47,12 @@ INFERNO = np.frombuffer(bytes.fromhex(_INFERNO_HEX), np.uint8).reshape(256, 3)
 _LOOKUP = np.concatenate([INFERNO, np.zeros((1, 3), np.uint8)])
 
 
-def heatmap_index(anomaly_map: np.ndarray, vmin: float, vmax: float) -> np.ndarray:
+def heatmap_index(anomaly_map: np.ndarray, vmin: float, vmax: float) -> np.ndarray | None:
     """(H, W) scores -> (H, W) uint8 rows of INFERNO over vmin..vmax, or None when the map holds
     a NaN (its colour, black, is a 257th row). A PNG of these indices with INFERNO as its palette
-    shows `heatmap_rgb`'s pixels from a third of the bytes, so it encodes about twice as fast."""
+    shows `heatmap_rgb`'s pixels from a third of the bytes and encodes in a third of the time."""
+    if anomaly_map.dtype.kind != "f":
+        anomaly_map = anomaly_map.astype(np.float64)  # as numpy promotes integers with a float
     # matplotlib's lookup, in the map's own precision: x = (value - vmin) / (vmax - vmin), then
     # (x clipped to 0..1) * N truncated to an index, with x == 1 in the last bin
     scaled = anomaly_map - anomaly_map.dtype.type(vmin)
