@@ -102,8 +102,7 @@ def scenario_jobs(plan: Plan, out: Path) -> list[ScenarioJob]:
                 state = f"in progress ({', '.join(steps)} done)"
             else:
                 state = "to run"
-            source = " + ".join(scenario.needs + scenario.train if scenario.base else
-                                (scenario.parts or scenario.train))  # fmt: skip
+            source = " + ".join((*scenario.needs, *scenario.train))  # rows, then data roles
             jobs.append(ScenarioJob(seed, scenario.label, scenario.kind, source, state))
     return jobs
 
@@ -114,7 +113,7 @@ def duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds} s"
     minutes = round(seconds / 60)
-    if minutes < 60:  # 3599 s rounds to 60 min: said as 1 h 00 min
+    if minutes < 60:  # from 59.5 min on, the hour: 1 h 00 min
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
 
