@@ -35,7 +35,7 @@ from pathlib import Path
 
 from seqcore_train.experiment_plan import load_plan
 from seqcore_train.experiment_runner import run_render
-from seqcore_train.experiment_status import duration, planned_images
+from seqcore_train.experiment_status import duration, planned_images, render_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "seqcore_train.cli"]
@@ -47,10 +47,8 @@ def work(plan) -> dict:
     if None in images.values():
         raise SystemExit("a data set leaves its count to a preset: give every set a count")
     renders = {"synth": 0, "target": 0}
-    for seed_index, _seed in enumerate(plan.seeds):
-        for role, data in plan.data.items():
-            if data.per_seed or seed_index == 0:
-                renders["target" if role.startswith("real") else "synth"] += images[role]
+    for job in render_jobs(plan, ROOT / "bench" / "out" / "no-such-experiment"):  # all to render
+        renders["target" if job.name.startswith("real") else "synth"] += job.images
 
     def trained_on(scenario) -> int:
         roles = scenario.train

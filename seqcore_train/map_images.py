@@ -69,13 +69,9 @@ def heatmap_rgb(anomaly_map: np.ndarray, vmin: float, vmax: float) -> np.ndarray
     index = heatmap_index(anomaly_map, vmin, vmax)
     if index is not None:
         return INFERNO[index]
-    scaled = np.clip((anomaly_map - vmin) / max(vmax - vmin, 1e-12), 0.0, 1.0)
-    scaled *= len(INFERNO)
-    scaled[scaled == len(INFERNO)] = len(INFERNO) - 1
-    bad = np.isnan(scaled)
-    with np.errstate(invalid="ignore"):
-        index = scaled.astype(np.int16)
-    index[bad] = len(INFERNO)
+    bad = np.isnan(anomaly_map)
+    index = heatmap_index(np.where(bad, vmin, anomaly_map), vmin, vmax).astype(np.int16)
+    index[bad] = len(INFERNO)  # _LOOKUP's black row
     return _LOOKUP[index]
 
 
