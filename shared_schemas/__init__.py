@@ -23,7 +23,7 @@ from .manifest import (
     save_manifest,
     validate,
 )
-from .png import PngImage, encode_png, png_size, read_png, write_png
+from .png import PngImage, encode_png, png_from_scanlines, png_size, read_png, write_png
 from .provenance import renderer_of, source_digest
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "encode_png",
+    "png_from_scanlines",
     "load_manifest",
     "manifest_json_schema",
     "manifest_path",

@@ -1,6 +1,7 @@
 """A small PNG codec on the standard library, so Blender's Python can write 16-bit masks without extra packages.
 
-Writes non-interlaced grey/RGB/RGBA PNGs at 8 or 16 bits (16-bit samples big-endian, as PNG stores them).
+Writes non-interlaced grey/RGB/RGBA PNGs at 8 or 16 bits (16-bit samples big-endian, as PNG stores them),
+and 8-bit palette PNGs from rows a caller has already filtered (`png_from_scanlines`).
 Reads what it writes and any non-interlaced, non-palette PNG; the Sub/Average/Paeth row filters are undone
 in pure Python, so reading large images written by other encoders is slow (use imageio there).
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 from .atomic import atomic_write_bytes
 
-__all__ = ["PngImage", "write_png", "encode_png", "read_png", "png_size"]
+__all__ = ["PngImage", "write_png", "encode_png", "png_from_scanlines", "read_png", "png_size"]
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type
@@ -49,12 +50,45 @@ def encode_png(
         )
     # Filter type 0 on every row: fast to write and to read back with read_png.
     raw = b"".join(b"\x00" + data[y * stride : (y + 1) * stride] for y in range(height))
-    header = struct.pack(">IIBBBBB", width, height, bit_depth, _COLOR_TYPE[channels], 0, 0, 0)
-    return (
-        _SIGNATURE
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zlib.compress(raw, 6))
-        + _chunk(b"IEND", b"")
+    return png_from_scanlines(raw, width, height, channels, bit_depth)
+
+
+def png_from_scanlines(
+    scanlines,
+    width: int,
+    height: int,
+    channels: int = 1,
+    bit_depth: int = 8,
+    *,
+    palette: bytes | None = None,
+    level: int = 6,
+    strategy: int = zlib.Z_DEFAULT_STRATEGY,
+) -> bytes:
+    """A PNG of rows already filtered: `height` rows, each its filter type byte (0-4) and then its
+    filtered bytes (any bytes-like object). With `palette` (RGB triples, at most 256) the 8-bit
+    grey samples are indices into it. `level` and `strategy` are zlib's."""
+    stride = width * channels * bit_depth // 8
+    if len(memoryview(scanlines).cast("B")) != (stride + 1) * height:
+        raise ValueError(f"PNG: expected {height} rows of 1 + {stride} bytes")
+    colour = _COLOR_TYPE[channels]
+    chunks = []
+    if palette is not None:
+        if channels != 1 or bit_depth != 8 or not 0 < len(palette) <= 768 or len(palette) % 3:
+            raise ValueError("PNG: a palette needs 8-bit indices and 1 to 256 RGB triples")
+        colour = 3
+        chunks.append(_chunk(b"PLTE", bytes(palette)))
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour, 0, 0, 0)
+    # the window and memory level of zlib.compress, so encode_png writes the bytes it always did
+    packer = zlib.compressobj(level, zlib.DEFLATED, 15, 8, strategy)
+    compressed = packer.compress(scanlines) + packer.flush()
+    return b"".join(
+        [
+            _SIGNATURE,
+            _chunk(b"IHDR", header),
+            *chunks,
+            _chunk(b"IDAT", compressed),
+            _chunk(b"IEND", b""),
+        ]
     )
 
 

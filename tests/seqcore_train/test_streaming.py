@@ -96,8 +96,8 @@ def _overlay_in_float(image, predicted, truth=None):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_overlay_equals_the_float_formulation(dtype):
     rng = np.random.default_rng(3)
-    image = (rng.random((50, 61, 3)) * 1.2 - 0.1).astype(dtype)  # beyond [0, 1] too
-    predicted, truth = rng.random((50, 61)) > 0.6, rng.random((50, 61)) > 0.5
+    image = (rng.random((150, 61, 3)) * 1.2 - 0.1).astype(dtype)  # beyond [0, 1] too; 3 bands
+    predicted, truth = rng.random((150, 61)) > 0.6, rng.random((150, 61)) > 0.5
     np.testing.assert_array_equal(
         overlay_rgb(image, predicted), _overlay_in_float(image, predicted)
     )
@@ -106,6 +106,10 @@ def test_overlay_equals_the_float_formulation(dtype):
     )
     nothing = np.zeros_like(predicted)
     np.testing.assert_array_equal(overlay_rgb(image, nothing), _overlay_in_float(image, nothing))
+    planes = np.ascontiguousarray(image.transpose(2, 0, 1)).transpose(1, 2, 0)  # as predict's
+    np.testing.assert_array_equal(
+        overlay_rgb(planes, predicted), _overlay_in_float(image, predicted)
+    )
 
 
 # -- batch size ----------------------------------------------------------------------------------
