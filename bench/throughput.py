@@ -11,7 +11,7 @@ timed from its start to its exit: interpreter and imports, reading the PNGs, the
 file it writes (predict: three PNGs and a .npy per image). Ratio = CLI images/s over the model's
 best images/s (target: >= 0.8 on 2 cores).
 
-Two rates per row:
+Per row:
   * end to end: images / seconds from start to exit. A CLI run starts with a fixed cost that no
     image count amortises away on a short run: the interpreter and `import torch` (timed alone,
     "import torch" row), and the rest of the imports ("imports" row: `import seqcore_train.cli,
@@ -21,6 +21,9 @@ Two rates per row:
     (each image's maps/<name>.npy is written last; its modification time is when that image was
     done). Fit: n images over the epoch's own seconds (the model's `fit` call; the CLI's
     "epoch 1: ... s" log line), so start-up, backbone build and saving the model are outside it.
+  * paired steady ratio: the median, over the repeats, of a run's steady rate over the steady rate
+    of the model-only run just before it (the fastest model-only path). It follows this machine's
+    drift in speed, which the ratio of two medians does not.
 The CLI rows also give "start": seconds from launch to the first image's files.
 
 The threshold for predict flags `--flagged` of the pixels (default 1 %, from the model-only maps),
@@ -228,8 +231,20 @@ def run_count(args, tmp: Path, n: int, with_fit: bool) -> list[dict]:
             values = [r[key] for r in results if r.get(key) is not None]
             row[key] = statistics.median(values) if values else None
         row["load"] = [round(r["load"], 1) for r in results]
+        row["paired"] = _paired_ratio(runs, task, results)
         rows.append(row)
     return rows
+
+
+def _paired_ratio(runs: dict, task: str, results: list[dict]) -> float | None:
+    """Median over the repeats of steady images/s against the fastest model-only path's run of the
+    same repeat, which ran just before: this machine's speed drifts by +-20 % from minute to minute,
+    and a ratio of neighbours follows the drift where a ratio of medians does not."""
+    models = [r for (t, path), r in runs.items() if t == task and "model only" in path]
+    best = max(models, key=lambda r: statistics.median(x["steady"] for x in r))
+    pairs = [mine["steady"] / model["steady"] for mine, model in zip(results, best, strict=True)
+             if mine.get("steady") and model.get("steady")]  # fmt: skip
+    return statistics.median(pairs) if pairs else None
 
 
 def report(args, rows: list[dict], startup: dict[str, list[float]]) -> None:
@@ -240,9 +255,9 @@ def report(args, rows: list[dict], startup: dict[str, list[float]]) -> None:
           f"(torch included): {imports_s:.2f} s")  # fmt: skip
     print(
         "\n| images | command | path | s | images/s | ratio to model | steady images/s "
-        "| steady ratio | start s | load |"
+        "| steady ratio | paired steady ratio | start s | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for n in args.images:
         for task in ("predict", "fit"):
             mine = [r for r in rows if r["images"] == n and r["task"] == task]
@@ -259,6 +274,7 @@ def report(args, rows: list[dict], startup: dict[str, list[float]]) -> None:
                     f"{rate / (n / best['seconds']):.2f}",
                     f"{steady:.2f}" if steady else "–",
                     f"{steady / best_steady:.2f}" if steady else "–",
+                    f"{r['paired']:.2f}" if r.get("paired") else "–",
                     f"{r['start']:.2f}" if r.get("start") is not None else "",
                     ", ".join(f"{x:.1f}" for x in r["load"]),
                 ]  # fmt: skip

@@ -5,20 +5,41 @@ the GIL, so one helper thread for each runs beside the backbone. Both are bounde
 beyond the one in use: memory holds at most two images' worth, whatever the number of images.
 Order is kept (items come out as they went in; writes go to distinct files) and an exception in
 a helper thread is raised in the caller, at the next item or at the end.
+
+Helpers pay only where they have a core of their own (`overlap_pays`). Where torch's threads take
+every core the process may use, each GIL hand-over to a helper wakes it on a core the model is
+using, and the model's threads, which meet at a barrier after every parallel loop, wait for the
+one it displaced: on 2 cores, even helpers with 4 ms of work per 512^2 image slowed `predict` by
+about 20 %, so there the work runs in the caller's thread, between images (BENCHMARKS.md).
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
-__all__ = ["read_ahead", "WriteBehind"]
+__all__ = ["overlap_pays", "read_ahead", "WriteBehind"]
 
 T = TypeVar("T")
 _DONE = object()
+
+
+def overlap_pays(device) -> bool:
+    """Whether helper threads should read and write beside a model on `device`: on a GPU, or on
+    the CPU when this process may use more cores than torch's threads."""
+    import torch
+
+    if torch.device(device).type != "cpu":
+        return True
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return cores > torch.get_num_threads()
 
 
 def read_ahead(items: Iterable[T], ahead: int = 1) -> Iterator[T]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from seqcore_train.background import WriteBehind, read_ahead
+from seqcore_train.background import WriteBehind, overlap_pays, read_ahead
 from seqcore_train.batches import (
     AUTO,
     auto_batch_size,
@@ -296,17 +296,25 @@ def _shared(samples: list[LoadedSample]) -> tuple[list[LoadedSample], tuple]:
 
 
 def _scored(
-    model: SeqPatchCore, dataset: Dataset, size, batch_size: int | str, description: str
+    model: SeqPatchCore,
+    dataset: Dataset,
+    size,
+    batch_size: int | str,
+    description: str,
+    overlap: bool | None = None,
 ) -> Iterator[tuple[LoadedSample, np.ndarray, float]]:
-    """(sample, anomaly map, score) for every record, batch by batch, with a progress bar; the
-    next batch is decoded while the model works on this one."""
+    """(sample, anomaly map, score) for every record, batch by batch, with a progress bar; with
+    `overlap` (None: `background.overlap_pays`) the next batch is decoded while the model works
+    on this one."""
+    if overlap is None:
+        overlap = overlap_pays(model.device)
     batch_size = _batch_size(batch_size, model, dataset, size)
     _bound_heap(model, dataset, size)
     progress = _progress(len(dataset), description)
     decoded = (
         _shared(samples) for samples in sample_batches(dataset, dataset.records, batch_size, size)
     )
-    for samples, (images, valid) in read_ahead(decoded):
+    for samples, (images, valid) in read_ahead(decoded, ahead=int(overlap)):
         maps, scores = model.predict(images, valid)
         del images, valid
         yield from zip(samples, maps.numpy(), scores.tolist(), strict=True)
@@ -497,23 +505,26 @@ def predict(
     out: Path,
     threshold: float | None = None,
     device: str = "auto",
-    write_behind: bool = True,
+    overlap: bool | None = None,
 ) -> list[dict]:
-    """Heat maps, binary masks and overlays (PNG) for every input image, plus scores.json, and the
-    raw maps as maps/<name>.npy (float32, at the input image's own size) for re-thresholding.
+    """Heat maps and binary masks (PNG), overlays (JPEG) for every input image, plus scores.json,
+    and the raw maps as maps/<name>.npy (float32, at the input image's own size).
 
-    Images are decoded ahead and their files written behind the model (`write_behind`), one image
-    each way, so memory holds a few images whatever their number."""
+    With `overlap` (None: `background.overlap_pays`, i.e. where a core is spare) images are
+    decoded ahead and their files written behind the model by helper threads, one image each way;
+    without, both happen here, between images. The files are the same, and memory holds a few
+    images whatever their number."""
     model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     threshold = _threshold(model, threshold, model_path)
     dataset = options.open(options.split)
     size = _model_image_size(model, options.image_size, dataset, str(model_path))
     out = Path(out)
     rows = []
-    # Each image's files are written by a helper thread while the model scores the next image;
-    # without `write_behind` they are written here, one image after the other (the same files).
-    with WriteBehind(pending=1 if write_behind else None) as writer:
-        for sample, amap, score in _scored(model, dataset, size, options.batch_size, "predict"):
+    if overlap is None:
+        overlap = overlap_pays(model.device)
+    scored = _scored(model, dataset, size, options.batch_size, "predict", overlap)
+    with WriteBehind(pending=1 if overlap else None) as writer:
+        for sample, amap, score in scored:
             stem = sample.record.sample_id.replace("/", "__")
             predicted = (amap >= threshold) & sample.valid
             job = (out, stem, amap, sample.image, predicted, threshold)

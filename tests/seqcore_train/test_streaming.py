@@ -18,7 +18,7 @@ import torch
 from click.testing import CliRunner
 
 from seqcore_train import workflows
-from seqcore_train.background import WriteBehind, read_ahead
+from seqcore_train.background import WriteBehind, overlap_pays, read_ahead
 from seqcore_train.batches import MAX_AUTO_BATCH, auto_batch_size, sample_batches, to_tensors
 from seqcore_train.cli import cli
 from seqcore_train.datasets import open_datasets
@@ -181,6 +181,22 @@ def test_read_ahead_stops_its_thread_when_the_caller_stops_early():
     assert not any(t.name == "seqcore-read-ahead" for t in threading.enumerate())
 
 
+@pytest.mark.parametrize(
+    ("cores", "threads", "device", "pays"),
+    [(2, 2, "cpu", False), (3, 2, "cpu", True), (2, 1, "cpu", True), (2, 2, "cuda", True)],
+)
+def test_overlap_pays_only_with_a_core_the_model_leaves_free(
+    monkeypatch, cores, threads, device, pays
+):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        assert overlap_pays(device) is pays
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_write_behind_raises_a_failed_job_and_runs_the_others(tmp_path):
     def job(k):
         if k == 1:
@@ -247,14 +263,24 @@ def _predicted(out: Path) -> dict:
     }
 
 
-def test_predict_writes_the_same_files_behind_the_model_as_in_turn(tmp_path, folder_and_model):
+def test_predict_writes_the_same_files_behind_the_model_as_in_turn(
+    tmp_path, folder_and_model, monkeypatch
+):
     data, model = folder_and_model
-    results = {}
+    results, writers = {}, {True: set(), False: set()}
+    write_outputs = workflows._write_outputs
+
+    def noting_the_thread(*args):
+        writers[behind].add(threading.current_thread().name.split("_")[0])
+        write_outputs(*args)
+
+    monkeypatch.setattr(workflows, "_write_outputs", noting_the_thread)
     for behind in (True, False):
         out = tmp_path / f"behind-{behind}"
         options = workflows.DataOptions((str(data),))
-        workflows.predict(model, options, out, threshold=1.0, device="cpu", write_behind=behind)
+        workflows.predict(model, options, out, threshold=1.0, device="cpu", overlap=behind)
         results[behind] = _predicted(out)
+    assert writers == {True: {"seqcore-write"}, False: {"MainThread"}}
     behind, in_turn = results[True], results[False]
     assert behind["rows"] == in_turn["rows"]
     assert sorted(behind["pngs"]) == sorted(in_turn["pngs"]) and len(behind["maps"]) == 5
