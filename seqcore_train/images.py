@@ -1,4 +1,5 @@
-"""Image and mask files: PNG/JPEG in, PNG out, through imageio; every write is atomic.
+"""Image and mask files: PNG/JPEG in, PNG/JPEG out, through imageio and Pillow (8-bit grey and palette
+PNGs through a faster encoder on shared_schemas' PNG writer); every write is atomic.
 
 Pillow (imageio's default plugin) has no 16-bit RGB mode and truncates such PNGs to 8 bits, so 16-bit
 colour PNGs (`render.py --bit-depth 16`, line cameras) are decoded by libpng through torchvision, which

@@ -483,10 +483,11 @@ def _write_outputs(
     threshold: float,
     input_size: tuple[int, int],
 ) -> None:
-    """One image's heat map and mask PNGs, overlay JPEG and raw map (run behind the model).
+    """One image's heat map and mask PNGs, overlay JPEG and raw map (behind the model, or between
+    images where no core is spare).
 
-    On 2 cores this work competes with the model for the CPU: the heat map and the mask are
-    written by the fast 8-bit PNG encoder (`write_png_8bit`), and the overlay, a photo that PNG
+    Either way this work costs the model time on a CPU the model fills: the heat map and the mask
+    go through the fast 8-bit PNG encoder (`write_png_8bit`), and the overlay, a photo that PNG
     cannot compress, is a JPEG (~2.5 ms instead of ~50 ms at 512^2)."""
     heatmap = heatmap_index(amap, 0.5 * threshold, 1.5 * threshold)
     if heatmap is not None:
