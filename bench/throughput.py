@@ -8,7 +8,7 @@
 and `SeqPatchCore.fit` (one epoch, the same sequential coreset) over the decoded batches, at batch
 sizes 1 and 4; the faster of the two is the reference. "CLI" is the command in its own process,
 timed from its start to its exit: interpreter and imports, reading the PNGs, the model, and every
-file it writes (predict: three PNGs and a .npy per image). Ratio = CLI images/s over the model's
+file it writes (predict: two PNGs, a JPEG and a .npy per image). Ratio = CLI images/s over the model's
 best images/s (target: >= 0.8 on 2 cores).
 
 Per row:
