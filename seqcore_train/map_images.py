@@ -120,7 +120,7 @@ def overlay_rgb(
     buffer = np.empty((min(_BAND, len(image)), image.shape[1]), np.float32)
     for start in range(0, len(image), _BAND):
         rows = slice(start, start + _BAND)
-        band = buffer[: len(out[rows])]
+        band = buffer[: min(_BAND, len(image) - start)]
         for channel in range(image.shape[2]):
             np.clip(image[rows, :, channel], 0, 1, out=band)  # float64: the float32 of the clip
             band *= 255
