@@ -6,11 +6,13 @@ beyond the one in use: memory holds at most two images' worth, whatever the numb
 Order is kept (items come out as they went in; writes go to distinct files) and an exception in
 a helper thread is raised in the caller, at the next item or at the end.
 
-Helpers pay only where they have a core of their own (`overlap_pays`). Where torch's threads take
-every core the process may use, each GIL hand-over to a helper wakes it on a core the model is
-using, and the model's threads, which meet at a barrier after every parallel loop, wait for the
-one it displaced: on 2 cores, even helpers with 4 ms of work per 512^2 image slowed `predict` by
-about 20 %, so there the work runs in the caller's thread, between images (BENCHMARKS.md).
+Helpers that compute pay only where they have a core of their own (`overlap_pays`). Where torch's
+threads take every core the process may use, each GIL hand-over to a helper wakes it on a core
+the model is using, and the model's threads, which meet at a barrier after every parallel loop,
+wait for the one it displaced: on 2 cores, even helpers with 4 ms of work per 512^2 image slowed
+`predict` by about 20 %, so there decoding and encoding run in the caller's thread, between
+images. A helper that only makes system calls (writing encoded bytes, waiting for fsync) needs
+next to no core and takes that wait off the model's path everywhere (BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ _DONE = object()
 
 
 def overlap_pays(device) -> bool:
-    """Whether helper threads should read and write beside a model on `device`: on a GPU, or on
-    the CPU when this process may use more cores than torch's threads."""
+    """Whether helper threads should decode and encode beside a model on `device`: on a GPU, or
+    on the CPU when this process may use more cores than torch's threads."""
     import torch
 
     if torch.device(device).type != "cpu":
@@ -88,24 +90,19 @@ def read_ahead(items: Iterable[T], ahead: int = 1) -> Iterator[T]:
 
 
 class WriteBehind:
-    """Runs write jobs in one helper thread, at most `pending` queued behind the running one
-    (`pending` None: each job runs at once, in the caller's thread).
+    """Runs write jobs in one helper thread, at most `pending` queued behind the running one.
 
     `submit(job, *args)` waits while the queue is full (so memory stays bounded) and raises the
     error of a job that failed before; `close()` waits for the rest and raises their first error.
     Use as a context manager; on an exception in the body the remaining jobs are still finished.
     """
 
-    def __init__(self, pending: int | None = 1):
-        self._inline = pending is None
+    def __init__(self, pending: int = 1):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seqcore-write")
-        self._slots = threading.Semaphore(0 if pending is None else pending + 1)
+        self._slots = threading.Semaphore(pending + 1)
         self._futures: list[Future] = []
 
     def submit(self, job: Callable[..., None], *args) -> None:
-        if self._inline:
-            job(*args)
-            return
         self._raise_failed()
         self._slots.acquire()
         future = self._pool.submit(job, *args)

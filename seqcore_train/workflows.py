@@ -30,7 +30,7 @@ from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_data
 from seqcore_train.distances import load_kernels_in_background
 from seqcore_train.errors import DataError, ModelFileError
 from seqcore_train.heap import return_large_buffers
-from seqcore_train.images import write_jpeg, write_png, write_png_8bit
+from seqcore_train.images import jpeg_bytes, png_8bit_bytes, png_bytes
 from seqcore_train.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
 from seqcore_train.metrics import Evaluator
 from seqcore_train.model import ModelConfig, SeqPatchCore
@@ -457,9 +457,12 @@ def evaluate(
 REPLAY_BYTES = 4 << 30
 
 
-def _write_raw_map(path: Path, amap: np.ndarray, size: tuple[int, int]) -> None:
-    """The anomaly map as float32 .npy at `size` (H, W), resampled by pixel centres if the model
-    ran at another size; written atomically."""
+FILES_PER_IMAGE = 4  # predict's heat map, mask, overlay and raw map
+
+
+def _raw_map_bytes(amap: np.ndarray, size: tuple[int, int]) -> memoryview:
+    """The anomaly map as a float32 .npy file at `size` (H, W), resampled by pixel centres if the
+    model ran at another size."""
     if amap.shape != tuple(size):
         resized = torch.nn.functional.interpolate(
             torch.from_numpy(amap)[None, None],
@@ -470,11 +473,10 @@ def _write_raw_map(path: Path, amap: np.ndarray, size: tuple[int, int]) -> None:
         amap = resized[0, 0].numpy()
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(amap, dtype=np.float32))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buffer.getbuffer())
+    return buffer.getbuffer()
 
 
-def _write_outputs(
+def _output_files(
     out: Path,
     stem: str,
     amap: np.ndarray,
@@ -482,22 +484,29 @@ def _write_outputs(
     predicted: np.ndarray,
     threshold: float,
     input_size: tuple[int, int],
-) -> None:
-    """One image's heat map and mask PNGs, overlay JPEG and raw map (behind the model, or between
-    images where no core is spare).
+) -> list[tuple[Path, bytes | memoryview]]:
+    """(path, contents) of one image's heat map and mask PNGs, overlay JPEG and raw map.
 
-    Either way this work costs the model time on a CPU the model fills: the heat map and the mask
-    go through the fast 8-bit PNG encoder (`write_png_8bit`), and the overlay, a photo that PNG
-    cannot compress, is a JPEG (~2.5 ms instead of ~50 ms at 512^2)."""
+    This work costs the model time on a CPU the model fills: the heat map and the mask go through
+    the fast 8-bit PNG encoder (`png_8bit_bytes`), and the overlay, a photo that PNG cannot
+    compress, is a JPEG (~2.5 ms instead of ~50 ms at 512^2)."""
     heatmap = heatmap_index(amap, 0.5 * threshold, 1.5 * threshold)
     if heatmap is not None:
-        write_png_8bit(out / f"{stem}_heatmap.png", heatmap, INFERNO)
+        heatmap_png = png_8bit_bytes(heatmap, INFERNO)
     else:  # a NaN's black is a 257th colour
-        heatmap = heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold)
-        write_png(out / f"{stem}_heatmap.png", heatmap, compress_level=1)
-    write_png_8bit(out / f"{stem}_mask.png", predicted.astype(np.uint8) * 255)
-    write_jpeg(out / f"{stem}_overlay.jpg", overlay_rgb(image, predicted))
-    _write_raw_map(out / "maps" / f"{stem}.npy", amap, input_size)
+        heatmap_png = png_bytes(heatmap_rgb(amap, 0.5 * threshold, 1.5 * threshold), 1)
+    return [
+        (out / f"{stem}_heatmap.png", heatmap_png),
+        (out / f"{stem}_mask.png", png_8bit_bytes(predicted.astype(np.uint8) * 255)),
+        (out / f"{stem}_overlay.jpg", jpeg_bytes(overlay_rgb(image, predicted))),
+        (out / "maps" / f"{stem}.npy", _raw_map_bytes(amap, input_size)),
+    ]
+
+
+def _write_outputs(*job) -> None:
+    """Encode and write one image's files (`_output_files`), each atomically."""
+    for path, contents in _output_files(*job):
+        atomic_write_bytes(path, contents)
 
 
 def predict(
@@ -512,9 +521,11 @@ def predict(
     and the raw maps as maps/<name>.npy (float32, at the input image's own size).
 
     With `overlap` (None: `background.overlap_pays`, i.e. where a core is spare) images are
-    decoded ahead and their files written behind the model by helper threads, one image each way;
-    without, both happen here, between images. The files are the same, and memory holds a few
-    images whatever their number."""
+    decoded ahead and their files encoded and written behind the model by helper threads, one
+    image each way. Without, both are done here, between images, and only the disk's part of a
+    write (the system calls, the wait for fsync) is left to a helper thread, which needs no core
+    while it waits. The files are the same, and memory holds a few images whatever their
+    number."""
     model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     threshold = _threshold(model, threshold, model_path)
     dataset = options.open(options.split)
@@ -524,12 +535,18 @@ def predict(
     if overlap is None:
         overlap = overlap_pays(model.device)
     scored = _scored(model, dataset, size, options.batch_size, "predict", overlap)
-    with WriteBehind(pending=1 if overlap else None) as writer:
+    # Behind the model: one image's encoding and writing; otherwise the previous image's files.
+    with WriteBehind(pending=1 if overlap else FILES_PER_IMAGE) as writer:
         for sample, amap, score in scored:
             stem = sample.record.sample_id.replace("/", "__")
             predicted = (amap >= threshold) & sample.valid
             job = (out, stem, amap, sample.image, predicted, threshold)
-            writer.submit(_write_outputs, *job, image_shape(sample.record.image))
+            job += (image_shape(sample.record.image),)
+            if overlap:
+                writer.submit(_write_outputs, *job)
+            else:
+                for path, contents in _output_files(*job):
+                    writer.submit(atomic_write_bytes, path, contents)
             rows.append(
                 {
                     "id": sample.record.sample_id,

@@ -267,20 +267,31 @@ def test_predict_writes_the_same_files_behind_the_model_as_in_turn(
     tmp_path, folder_and_model, monkeypatch
 ):
     data, model = folder_and_model
-    results, writers = {}, {True: set(), False: set()}
-    write_outputs = workflows._write_outputs
+    results = {}
+    threads = {(behind, step): set() for behind in (True, False) for step in ("encode", "write")}
 
-    def noting_the_thread(*args):
-        writers[behind].add(threading.current_thread().name.split("_")[0])
-        write_outputs(*args)
+    def noting_the_thread(step, work):
+        def noted(*args):
+            threads[behind, step].add(threading.current_thread().name.split("_")[0])
+            return work(*args)
 
-    monkeypatch.setattr(workflows, "_write_outputs", noting_the_thread)
+        return noted
+
+    encode, write = workflows._output_files, workflows.atomic_write_bytes
+    monkeypatch.setattr(workflows, "_output_files", noting_the_thread("encode", encode))
+    monkeypatch.setattr(workflows, "atomic_write_bytes", noting_the_thread("write", write))
     for behind in (True, False):
         out = tmp_path / f"behind-{behind}"
         options = workflows.DataOptions((str(data),))
         workflows.predict(model, options, out, threshold=1.0, device="cpu", overlap=behind)
         results[behind] = _predicted(out)
-    assert writers == {True: {"seqcore-write"}, False: {"MainThread"}}
+    # Without overlap the CPU work stays in the caller; the disk's part is always a helper's.
+    assert threads == {
+        (True, "encode"): {"seqcore-write"},
+        (True, "write"): {"seqcore-write"},
+        (False, "encode"): {"MainThread"},
+        (False, "write"): {"seqcore-write"},
+    }
     behind, in_turn = results[True], results[False]
     assert behind["rows"] == in_turn["rows"]
     assert sorted(behind["pngs"]) == sorted(in_turn["pngs"]) and len(behind["maps"]) == 5
