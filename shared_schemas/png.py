@@ -35,13 +35,17 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def encode_png(
-    data: bytes, width: int, height: int, channels: int = 1, bit_depth: int = 8
-) -> bytes:
+def _check_format(channels: int, bit_depth: int) -> None:
     if channels not in _COLOR_TYPE:
         raise ValueError(f"PNG: unsupported channel count {channels} (1, 2, 3 or 4)")
     if bit_depth not in (8, 16):
         raise ValueError(f"PNG: unsupported bit depth {bit_depth} (8 or 16)")
+
+
+def encode_png(
+    data: bytes, width: int, height: int, channels: int = 1, bit_depth: int = 8
+) -> bytes:
+    _check_format(channels, bit_depth)
     stride = width * channels * bit_depth // 8
     data = bytes(data)
     if len(data) != stride * height:
@@ -67,6 +71,7 @@ def png_from_scanlines(
     """A PNG of rows already filtered: `height` rows, each its filter type byte (0-4) and then its
     filtered bytes (any bytes-like object). With `palette` (RGB triples, at most 256) the 8-bit
     grey samples are indices into it. `level` and `strategy` are zlib's."""
+    _check_format(channels, bit_depth)
     stride = width * channels * bit_depth // 8
     if len(memoryview(scanlines).cast("B")) != (stride + 1) * height:
         raise ValueError(f"PNG: expected {height} rows of 1 + {stride} bytes")

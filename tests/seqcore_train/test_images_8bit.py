@@ -79,3 +79,7 @@ def test_scanlines_are_checked():
         png_from_scanlines(b"\x00" * 8, 3, 2, palette=b"\x00" * 4)
     with pytest.raises(ValueError, match="palette needs"):
         png_from_scanlines(b"\x00" * 14, 3, 2, channels=2, palette=b"\x00" * 3)
+    with pytest.raises(ValueError, match="unsupported channel count 5"):
+        png_from_scanlines(b"\x00" * 32, 3, 2, channels=5)
+    with pytest.raises(ValueError, match="unsupported bit depth 4"):
+        png_from_scanlines(b"\x00" * 8, 3, 2, bit_depth=4)
