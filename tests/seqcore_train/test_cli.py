@@ -227,6 +227,16 @@ def test_unwritable_output(tmp_path, dataset, calibrated):
     assert blocker.read_text() == "not a folder"
 
 
+def test_unwritable_predict_output_fails_in_one_line(tmp_path, dataset, calibrated):
+    # predict's files are written by a helper thread; its error must still reach the user as one line
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    result = run("predict", calibrated, dataset, "--out", blocker / "pred", "--device", "cpu")
+    assert_one_line_error(result, f"{blocker / 'pred'}", 1)
+    assert result.output.rstrip().endswith("Not a directory")
+    assert blocker.read_text() == "not a folder"
+
+
 def test_unreadable_image(tmp_path):
     folder = tmp_path / "imgs"
     write_png(folder / "good.png", np.zeros((32, 32, 3), np.uint8))
