@@ -540,8 +540,8 @@ def predict(
         for sample, amap, score in scored:
             stem = sample.record.sample_id.replace("/", "__")
             predicted = (amap >= threshold) & sample.valid
-            job = (out, stem, amap, sample.image, predicted, threshold)
-            job += (image_shape(sample.record.image),)
+            input_size = image_shape(sample.record.image)
+            job = (out, stem, amap, sample.image, predicted, threshold, input_size)
             if overlap:
                 writer.submit(_write_outputs, *job)
             else:
