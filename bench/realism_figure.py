@@ -1,11 +1,18 @@
-"""docs/figures/realism.png: one plate before and after the Appendix-A realism changes (issue 11).
+"""docs/figures/realism.png: one plate under the previous release's light and under today's.
 
-"Before" re-creates the earlier look through the same code paths: light strength 1.0, uniform
-roughness (texture "roughness_streaks" 0), rim roughness on stains (up to 0.15) and fingerprint
-ridges not limited against the pixel size. "After" is today's default. Each row shows the whole
-image and 3x crops of the bright-field edge, the dark field and a fingerprint (0.45 mm ridges, 3.4 px
-at 306 px over 40 mm). It also prints the render time per image and
-the time of the mask assembly. Run: .venv/bin/python bench/realism_figure.py [--samples 16]
+Appendix A of the paper shows three fields in its camera images: a dark field with the brushing
+texture, a bright field where defect edges and stain rims stand out, and over-exposed areas where
+they fade. The figure renders one plate with a scratch, a dent and a water stain (Algorithm 1) in
+the reflection of the hexagonal light at the `cpu` preset's scale (612 x 512 px over 20 mm, 0.0327
+mm/px), twice:
+
+- before: the previous release's light through the same code paths (an evenly shining band of
+  0.05-0.11 camera distances, strength 2.5, the camera 0.25 m away whatever the view);
+- after: today's (a band brightest along its middle, strength 1.4, the camera's distance following
+  the view's width).
+
+Each row shows the whole image with its field shares (below 60, 150-250, at 255), then 3x crops of
+the scratch, the dent and the stain. Run: .venv/bin/python bench/realism_figure.py [--samples 16]
 """
 
 from __future__ import annotations
@@ -14,7 +21,6 @@ import argparse
 import io
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,80 +28,78 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "docs" / "figures" / "realism.png"
-RESOLUTION = (306, 256)
+RESOLUTION = (612, 512)
+VIEW_MM = 20.0
+# where the instances sit, in plate mm: all three inside the hexagon's reflection (2.5-8.75 mm)
+PLACES = {"scratch": (5.5, 1.0), "dent": (-5.0, 3.5), "stain": (0.5, -6.0)}
+LOOKS = {  # light strength, band radii per metre of camera distance, emission at the band's edges
+    "before": (2.5, (0.05, 0.11), 1.0),
+    "after": None,  # today's defaults
+}
 
 
-def _specs(samples: int):
-    from blender_addon.core.defect_params import FingerprintParams, InstanceSpec
+def _field_shares(image: np.ndarray) -> tuple[float, float, float]:
+    grey = image.astype(np.float64).mean(axis=-1)
+    return (
+        float(np.mean(grey < 60)),
+        float(np.mean((grey >= 150) & (grey <= 250))),
+        float(np.mean(image.min(axis=-1) >= 255)),
+    )
+
+
+def _spec(samples: int):
+    from blender_addon.core.camera import CameraView
+    from blender_addon.core.defect_params import InstanceSpec
+    from blender_addon.core.defects import DefectSettings, draw_params
     from blender_addon.core.sample_spec import DatasetSettings, sample_plate_specs
+    from blender_addon.core.water_stain import StainParams
 
-    settings = DatasetSettings(
-        count=1, seed=11, resolution=RESOLUTION, samples=samples, stain_rim_roughness=0.15
+    settings = DatasetSettings(count=1, seed=11, resolution=RESOLUTION, samples=samples)
+    base = sample_plate_specs(settings, 0, with_stain=False)[0]
+    rng = np.random.default_rng(7)
+    defects = DefectSettings(scratch_length_mm=(6.0, 6.0), scratch_width_mm=(0.1, 0.2))
+    scratch = draw_params(rng, "scratch", defects)
+    sx, sy = PLACES["scratch"]
+    scratch = replace(
+        scratch, control_points_mm=tuple((x + sx, y + sy) for x, y in scratch.control_points_mm)
     )
-    before = sample_plate_specs(settings, 0, with_stain=True)[0]
-    print_ = InstanceSpec(
-        "fingerprint",
-        FingerprintParams(
-            center_mm=(-12.0, -9.0),
-            size_mm=14.0,
-            aspect=0.7,
-            angle=0.5,
-            ridge_spacing_mm=0.45,
-            residue=0.2,
-            residue_color=(0.35, 0.33, 0.29),
-            roughness_delta=0.15,
-            height_mm=0.001,
-            seed=3,
-        ),
-    ).to_dict()
-    before = replace(
-        before,
-        texture={**before.texture, "roughness_streaks": 0.0},
-        instances=(print_,),
-    )
-    after = replace(
-        before,
-        texture={k: v for k, v in before.texture.items() if k != "roughness_streaks"},
-        stain=replace(before.stain, roughness=0.0),
-    )
-    return before, after
+    dent = replace(draw_params(rng, "dent", DefectSettings()), center_mm=PLACES["dent"])
+    cx, cy = PLACES["stain"]
+    stain = StainParams(
+        radius=0.0022, frequency=300.0, amplitude=0.0005, alpha=-0.45, gamma=2.5,
+        center=(cx / 1000.0, cy / 1000.0, 0.0),
+    )  # fmt: skip
+    instances = tuple(InstanceSpec(c, p).to_dict() for c, p in (("scratch", scratch), ("dent", dent)))
+    return replace(base, light="hex", camera=CameraView(width_mm=VIEW_MM), stain=stain,
+                   instances=instances)  # fmt: skip
 
 
-def _render(spec, work: Path, light_strength: float, limit_ridges: bool):
-    """Render `spec` with the light strength and ridge limit of one look; (image, planes, seconds)."""
+def _render(spec, work: Path, look):
+    """Render `spec` under one look (None: today's); the image."""
     import imageio.v3 as iio
 
-    from blender_addon.core import defect_raster
+    from blender_addon.core import lights
     from blender_addon.scene import build
     from blender_addon.scene.render_sample import render_spec
 
-    rasterize = defect_raster.rasterize
-
-    def unlimited(*args, **kwargs):
-        if not limit_ridges:  # "image" pixels far finer than any ridge: nothing is left out
-            kwargs["image_px_per_mm"] = 1e6
-        return rasterize(*args, **kwargs)
-
-    saved = build.LIGHT_STRENGTH, build.rasterize
-    build.LIGHT_STRENGTH, build.rasterize = light_strength, unlimited
+    saved = build.LIGHT_STRENGTH, lights.LIGHT_RADII, lights.EMISSION_EDGE
+    if look is not None:
+        build.LIGHT_STRENGTH, lights.LIGHT_RADII, lights.EMISSION_EDGE = look
+        spec = replace(spec, camera=replace(spec.camera, distance_m=0.25))
     try:
-        start = time.perf_counter()
-        rendered = render_spec(spec, work)
-        seconds = time.perf_counter() - start
+        rendered = render_spec(spec, work, with_masks=False)
     finally:
-        build.LIGHT_STRENGTH, build.rasterize = saved
-    return iio.imread(rendered.image_path), rendered.planes, seconds
+        build.LIGHT_STRENGTH, lights.LIGHT_RADII, lights.EMISSION_EDGE = saved
+    return iio.imread(rendered.image_path)
 
 
-def _mask_seconds(planes, spec) -> float:
-    from blender_addon.core.masks import assemble_masks
-    from shared_schemas import DEFAULT_CLASSES
+def _pixel(spec, mm: tuple[float, float]) -> tuple[int, int]:
+    from blender_addon.core.camera import view_rect_mm
 
-    class_ids = {c.name: c.id for c in DEFAULT_CLASSES}
-    start = time.perf_counter()
-    for _ in range(5):
-        assemble_masks(planes, spec.instances, class_ids)
-    return (time.perf_counter() - start) / 5
+    x0, y0, x1, y1 = view_rect_mm(spec.camera, spec.resolution)
+    col = (mm[0] - x0) / (x1 - x0) * spec.resolution[0]
+    row = (y1 - mm[1]) / (y1 - y0) * spec.resolution[1]
+    return int(row), int(col)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -107,45 +111,38 @@ def main(argv: list[str] | None = None) -> None:
     import bpy
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     from shared_schemas import atomic_write_bytes
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    before, after = _specs(args.samples)
+    spec = _spec(args.samples)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, spec, strength, limit in (
-            ("before", before, 1.0, False),
-            ("after", after, 2.5, True),
-        ):
-            _render(spec, Path(tmp) / "warm", strength, limit)  # first render compiles kernels
-            image, planes, seconds = _render(spec, Path(tmp) / name, strength, limit)
-            masks = _mask_seconds(planes, spec)
-            clipped = float(np.mean(image.min(axis=-1) >= 255))
-            print(
-                f"{name}: {seconds:.2f} s per image at {RESOLUTION[0]}x{RESOLUTION[1]}, "
-                f"{args.samples} samples; mask assembly {1000 * masks:.1f} ms "
-                f"({100 * masks / seconds:.1f} %); clipped {100 * clipped:.1f} % of pixels"
-            )
-            rows.append((name, image, seconds, clipped))
+        for name, look in LOOKS.items():
+            image = _render(spec, Path(tmp) / name, look)
+            shares = _field_shares(image)
+            print(f"{name}: below 60 {shares[0]:.1%}, 150-250 {shares[1]:.1%}, 255 {shares[2]:.1%}")
+            rows.append((name, image, shares))
 
-    # crops: (row0, col0) of 64 x 80 windows on the bright-field edge and in the dark field
-    crops = (
-        ("bright-field edge", (30, 170)),
-        ("dark field", (96, 118)),
-        ("fingerprint", (168, 12)),
-    )
-    figure = Figure(figsize=(15, 6.2))
+    half = (48, 64)  # a 96 x 128 px crop around each instance
+    figure = Figure(figsize=(15, 6.4))
     axes = figure.subplots(2, 4, gridspec_kw={"width_ratios": [1.5, 1, 1, 1]})
-    for r, (name, image, seconds, clipped) in enumerate(rows):
+    for r, (name, image, (dark, bright, clipped)) in enumerate(rows):
         axes[r, 0].imshow(image)
         axes[r, 0].set_title(
-            f"{name}: {100 * clipped:.0f} % clipped, {seconds:.1f} s/image", fontsize=9
+            f"{name}: {dark:.0%} below 60, {bright:.0%} at 150-250, {clipped:.0%} clipped",
+            fontsize=9,
         )
-        for c, (label, (y, x)) in enumerate(crops, start=1):
-            axes[r, c].imshow(image[y : y + 64, x : x + 80], interpolation="nearest")
+        for c, (label, mm) in enumerate(PLACES.items(), start=1):
+            row, col = _pixel(spec, mm)
+            y = int(np.clip(row - half[0], 0, image.shape[0] - 2 * half[0]))
+            x = int(np.clip(col - half[1], 0, image.shape[1] - 2 * half[1]))
+            axes[r, c].imshow(image[y : y + 2 * half[0], x : x + 2 * half[1]], interpolation="nearest")
             axes[r, c].set_title(f"{name}: {label} (3x)", fontsize=9)
-            axes[r, 0].add_patch(_box(x, y))
+            axes[r, 0].add_patch(
+                Rectangle((x, y), 2 * half[1], 2 * half[0], fill=False, edgecolor="cyan", lw=0.8)
+            )
     for axis in axes.ravel():
         axis.set_xticks([])
         axis.set_yticks([])
@@ -154,12 +151,6 @@ def main(argv: list[str] | None = None) -> None:
     FigureCanvasAgg(figure).print_png(buffer)
     atomic_write_bytes(args.out, buffer.getvalue())
     print(f"wrote {args.out}")
-
-
-def _box(x: int, y: int):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle((x, y), 80, 64, fill=False, edgecolor="cyan", linewidth=0.8)
 
 
 if __name__ == "__main__":

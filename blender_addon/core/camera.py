@@ -12,6 +12,7 @@ import numpy as np
 
 __all__ = [
     "PLATE_SIZE_MM",
+    "REFERENCE_VIEW",
     "SENSOR_ASPECT",
     "SENSOR_WIDTH_MM",
     "CameraView",
@@ -19,6 +20,7 @@ __all__ = [
     "grid_centers_mm",
     "pixel_centers_mm",
     "view_rect_mm",
+    "working_distance_m",
 ]
 
 PLATE_SIZE_MM = (100.0, 120.0)
@@ -32,11 +34,18 @@ class CameraView:
 
     center_mm: point of the plate at the image centre; width_mm: plate width seen by the image;
     distance_m: camera height above the plate (sets the perspective of the light's reflection).
+    Without one, the camera keeps its lens and stands at the distance that shows `width_mm`
+    (`working_distance_m`): the light moves with it, so its reflection fills the same share of
+    every view and a narrower view only has finer pixels.
     """
 
     center_mm: tuple[float, float] = (0.0, 0.0)
     width_mm: float = 40.0
-    distance_m: float = 0.25
+    distance_m: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.distance_m is None:
+            object.__setattr__(self, "distance_m", working_distance_m(self.width_mm))
 
     def to_dict(self) -> dict:
         return {
@@ -50,6 +59,14 @@ class CameraView:
         return cls(
             tuple(float(v) for v in d["center_mm"]), float(d["width_mm"]), float(d["distance_m"])
         )
+
+
+REFERENCE_VIEW = (40.0, 0.25)  # (width mm, camera distance m) of the default view
+
+
+def working_distance_m(width_mm: float) -> float:
+    """Camera height at which the reference view's lens sees `width_mm` of the plate."""
+    return REFERENCE_VIEW[1] * width_mm / REFERENCE_VIEW[0]
 
 
 def focal_length_mm(view: CameraView) -> float:

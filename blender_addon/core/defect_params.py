@@ -18,6 +18,7 @@ __all__ = [
     "FingerprintParams",
     "InstanceSpec",
     "PARAMS_BY_CLASS",
+    "ResidueStainParams",
     "ScratchParams",
     "StickerParams",
     "instances_from_dicts",
@@ -152,12 +153,37 @@ class StickerParams(_Params):
     bubbles: tuple = ()
 
 
+@dataclass(frozen=True)
+class ResidueStainParams(_Params):
+    """A dried water stain as camera images show it (the target domain's stains, not Algorithm 1).
+
+    A diffuse residue film over the metal inside a wobbly elliptic outline: darkest in a rim whose
+    width varies around the outline, with fainter residue rings inside (where the drying edge
+    paused) and a patchy, heterogeneous film in between. Outline radius in the normalised radius s:
+    ``1 + sum_k a_k cos(k theta + phase_k)`` for k = 2..5 (``wobble`` = (a2, p2, ..., a5, p5)).
+    """
+
+    center_mm: tuple
+    radius_mm: float  # semi-major axis before the wobble
+    aspect: float  # semi-minor / semi-major
+    angle: float
+    wobble: tuple  # (a2, p2, a3, p3, a4, p4, a5, p5)
+    rim_width: tuple  # (mean, relative variation, phase): rim width as a share of the radius
+    rim_alpha: float  # residue cover at the rim
+    rings: tuple  # ((radius share, width share, alpha),) inner residue rings
+    film_alpha: float  # mean residue cover of the interior film
+    residue_color: tuple  # linear RGB
+    roughness_delta: float
+    seed: int  # patchiness of the film
+
+
 PARAMS_BY_CLASS: dict[str, type] = {
     "scratch": ScratchParams,
     "bump": BumpParams,
     "dent": DentParams,
     "fingerprint": FingerprintParams,
     "sticker": StickerParams,
+    "water_stain": ResidueStainParams,  # only the target domain's stains are instances
 }
 
 

@@ -6,8 +6,8 @@ prediction-leakage case) and impurity-only images; the cycle lists every class, 
 contains each one. Shapes and positions are still drawn from the plate's seeded generator.
 
 The target-* presets render the "target" domain (core.target_domain), the stand-in for the paper's
-real photographs: target-train holds nominal plates only, which, like real plates, carry water stains
-and other impurities but no defects; target-val and target-test place defects and impurities exactly
+real photographs: target-train holds nominal plates only, clean, without defects or impurities;
+target-val and target-test place defects and impurities exactly
 as demo-val and demo-test do. Two cycles of the test preset hold each defect class six times.
 """
 
@@ -84,15 +84,9 @@ _VAL_CYCLE = (
     _p("fingerprint", "sticker"),
     _p("scratch", "dent", "fingerprint", stain=True, beside=True),
 )
-# nominal: what a real defect-free plate shows (mostly water stains, now and then another impurity)
-_NOMINAL_CYCLE = (
-    _p(stain=True),
-    _p(),
-    _p("fingerprint", stain=True),
-    _p(stain=True),
-    _p("sticker", stain=True),
-    _p(stain=True),
-)
+# nominal training plates: clean, without impurities (the paper added impurities to defective
+# samples only), so a model trained on them has never seen a stain
+_NOMINAL_CYCLE = (_p(),) * 6
 _PRESETS = {
     "demo-val": PresetInfo("demo-val", "val", 2 * len(_VAL_CYCLE), _VAL_CYCLE),
     "demo-test": PresetInfo("demo-test", "test", 2 * len(_TEST_CYCLE), _TEST_CYCLE),

@@ -15,6 +15,7 @@ from .defect_params import (
     BumpParams,
     DentParams,
     FingerprintParams,
+    ResidueStainParams,
     InstanceSpec,
     ScratchParams,
     StickerParams,
@@ -122,6 +123,8 @@ def footprint(spec: InstanceSpec) -> np.ndarray:
     else:
         if isinstance(p, FingerprintParams):
             a = p.size_mm / 2
+        elif isinstance(p, ResidueStainParams):
+            a = p.radius_mm * (1 + np.sum(np.abs(p.wobble[::2])))
         elif isinstance(p, BumpParams):
             a2, ph2, a3, ph3 = p.wobble
             theta = np.linspace(0, 2 * np.pi, 721)
@@ -319,6 +322,40 @@ def _raster_fingerprint(p: FingerprintParams, x, y, pixel_mm: float = 0.0) -> di
     return out
 
 
+def residue_outline(p: ResidueStainParams, theta: np.ndarray) -> np.ndarray:
+    """Outline radius in the normalised elliptic radius, per polar angle."""
+    radius = np.ones_like(theta)
+    for k, (amp, phase) in enumerate(zip(p.wobble[::2], p.wobble[1::2], strict=True), start=2):
+        radius = radius + amp * np.cos(k * theta + phase)
+    return radius
+
+
+def _raster_residue_stain(p: ResidueStainParams, x, y) -> dict:
+    u, v = _local(p, x, y)
+    theta = np.arctan2(v / p.aspect, u)
+    rho = np.hypot(u, v / p.aspect) / (p.radius_mm * residue_outline(p, theta))
+    inside = rho < 1
+    mean, variation, phase = p.rim_width
+    width = np.maximum(mean * (1 + variation * np.cos(3 * theta + phase)), 0.02)
+    cover = p.rim_alpha * np.exp(-(((1 - rho) / width) ** 2))
+    for radius, ring_width, alpha in p.rings:
+        cover = cover + alpha * np.exp(-(((rho - radius) / ring_width) ** 2))
+    rng = np.random.default_rng(p.seed)
+    patch = np.zeros_like(u)
+    for _ in range(5):  # patchy film: a few plane waves of 0.3-1 radius wavelength
+        k = 2 * np.pi / (p.radius_mm * rng.uniform(0.3, 1.0))
+        direction = rng.uniform(0, 2 * np.pi)
+        patch += np.sin(k * (np.cos(direction) * u + np.sin(direction) * v) + rng.uniform(0, 6.3))
+    cover = cover + p.film_alpha * np.clip(1.0 + 0.5 * patch, 0.0, 2.0)
+    cover = np.where(inside, np.clip(cover, 0.0, 0.9), 0.0)
+    out = _blank(x.shape)
+    out["alpha"] = cover
+    out["rgb"] = np.asarray(p.residue_color, dtype=np.float64)
+    out["roughness"] = p.roughness_delta * cover
+    out["support"] = inside
+    return out
+
+
 # Segments a..g of a 7-segment digit, lit per digit.
 _SEGMENTS = {
     "0": "abcdef",
@@ -386,6 +423,7 @@ _RASTER = {
     DentParams: _raster_dent,
     FingerprintParams: _raster_fingerprint,
     StickerParams: _raster_sticker,
+    ResidueStainParams: _raster_residue_stain,
 }
 
 

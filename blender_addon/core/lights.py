@@ -1,8 +1,14 @@
 """The inspection lights as geometry (no bpy): flat emissive bands of a polygon around the camera.
 
 Radii are fractions of the camera distance. The mirror image of a light at camera height has half its
-radius on the plate: 6..14 mm for hex at 0.25 m (a 40 mm view sees the whole band), and hex_x2 pushes
-the band to 12..28 mm, filling the view with more bright (overexposed) field.
+radius on the plate: 5..17.5 mm for hex at 0.25 m (a 40 mm view sees the whole band), and hex_x2, the
+same light doubled in size, pushes the band to 10..35 mm. The camera's distance follows the view's
+width (`core.camera.working_distance_m`), so every view shows the same share of the band.
+
+The band does not shine evenly: like a diffuser over a row of LEDs it is brightest along its middle
+and dimmer towards its edges (`emission_profile`). Its mirror image on the plate is then a bright,
+unclipped field with a narrower over-exposed strip along its middle (paper, Appendix A: dark, bright
+and over-exposed fields); the doubled light's strip is twice as wide, so it over-exposes more.
 """
 
 from __future__ import annotations
@@ -13,9 +19,20 @@ from dataclasses import dataclass
 from .errors import SettingsError
 from .vocabulary import LIGHTS
 
-__all__ = ["LIGHT_RADII", "SHAPES", "LightShape", "light_geometry", "light_mesh"]
+__all__ = [
+    "EMISSION_EDGE",
+    "LIGHT_RADII",
+    "LIGHT_RINGS",
+    "SHAPES",
+    "LightShape",
+    "emission_profile",
+    "light_geometry",
+    "light_mesh",
+]
 
-LIGHT_RADII = (0.05, 0.11)  # inner, outer circumradius per metre of camera distance
+LIGHT_RADII = (0.04, 0.14)  # inner, outer circumradius per metre of camera distance
+LIGHT_RINGS = 9  # polygons across the band (the profile is linear between them)
+EMISSION_EDGE = 0.25  # emission at the band's edges, relative to its middle
 
 
 @dataclass(frozen=True)
@@ -42,11 +59,27 @@ def light_geometry(kind: str, distance_m: float) -> tuple[int, float, float, flo
     return shape.sides, inner, outer, shape.rotation
 
 
-def light_mesh(kind: str, distance_m: float) -> tuple[list, list]:
-    """(vertices, quads) of the band: the outer polygon's corners, then the inner's, in the XY plane."""
+def emission_profile(t: float) -> float:
+    """Relative emission across the band, t = 0 at its inner edge, 1 at its outer: 1 in the middle,
+    EMISSION_EDGE at both edges, a raised cosine between."""
+    return EMISSION_EDGE + (1.0 - EMISSION_EDGE) * math.sin(math.pi * t) ** 2
+
+
+def light_mesh(kind: str, distance_m: float) -> tuple[list, list, list]:
+    """(vertices, quads, emission) of the band: LIGHT_RINGS polygons from the inner to the outer one,
+    each polygon's corners in turn, in the XY plane; emission per vertex (`emission_profile`)."""
     sides, inner, outer, rotation = light_geometry(kind, distance_m)
     angles = [rotation + 2 * math.pi * k / sides for k in range(sides)]
-    verts = [(outer * math.cos(a), outer * math.sin(a), 0.0) for a in angles]
-    verts += [(inner * math.cos(a), inner * math.sin(a), 0.0) for a in angles]
-    faces = [(k, (k + 1) % sides, sides + (k + 1) % sides, sides + k) for k in range(sides)]
-    return verts, faces
+    verts, emission = [], []
+    for ring in range(LIGHT_RINGS):
+        t = ring / (LIGHT_RINGS - 1)
+        radius = inner + (outer - inner) * t
+        verts += [(radius * math.cos(a), radius * math.sin(a), 0.0) for a in angles]
+        emission += [emission_profile(t)] * sides
+    faces = [
+        (r * sides + k, r * sides + (k + 1) % sides, (r + 1) * sides + (k + 1) % sides,
+         (r + 1) * sides + k)
+        for r in range(LIGHT_RINGS - 1)
+        for k in range(sides)
+    ]  # fmt: skip
+    return verts, faces, emission

@@ -14,7 +14,8 @@ from .camera import SENSOR_ASPECT, CameraView, grid_centers_mm, view_rect_mm
 from .defect_presets import plan_instances, preset_plan
 from .defects import DefectSettings, sample_instances
 from .errors import SettingsError
-from .target_domain import TARGET_STREAM, clip_to_plate, target_plate
+from .target_domain import TARGET_STAIN_STREAM, TARGET_STREAM, clip_to_plate, target_plate
+from .target_stains import place_residue_stains
 from .vocabulary import (
     BIT_DEPTHS,
     DEFAULT_DOMAIN,
@@ -235,31 +236,35 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
     if settings.domain == "target":  # its own stream: the plate's synthetic draws stay as they are
         rng = plate_rng(settings.seed, plate, TARGET_STREAM)
         texture, views, targets = target_plate(rng, texture, views, settings.resolution)
-    instances: tuple = ()
     plan = preset_plan(settings.preset, plate) if settings.preset else None
+    use_stain = with_stain and (
+        plan.water_stain if plan is not None else WATER_STAIN in settings.impurities
+    )
     if plan is not None:
         wanted = bool(plan.classes)
     else:
         wanted = settings.defects or any(x != WATER_STAIN for x in settings.impurities)
+    rects = [view_rect_mm(v, settings.resolution) for v in views]
+    union = (
+        min(r[0] for r in rects),
+        min(r[1] for r in rects),
+        max(r[2] for r in rects),
+        max(r[3] for r in rects),
+    )
+    if settings.domain == "target":  # edge views see background: defects stay on the plate
+        union = clip_to_plate(union)
+    placed = []
     if wanted:
-        rects = [view_rect_mm(v, settings.resolution) for v in views]
-        union = (
-            min(r[0] for r in rects),
-            min(r[1] for r in rects),
-            max(r[2] for r in rects),
-            max(r[3] for r in rects),
-        )
-        if settings.domain == "target":  # edge views see background: defects stay on the plate
-            union = clip_to_plate(union)
         defect_settings = settings.defect_settings or DefectSettings()
         if plan is not None:
             placed = plan_instances([settings.seed, plate, 2], plan, defect_settings, union)
         else:
             placed = sample_instances(plate_rng(settings.seed, plate, 2), defect_settings, union)
-        instances = tuple(x.to_dict() for x in placed)
-    use_stain = with_stain and (
-        plan.water_stain if plan is not None else WATER_STAIN in settings.impurities
-    )
+    if use_stain and settings.domain == "target":  # stains of another model than Algorithm 1
+        rng = plate_rng(settings.seed, plate, TARGET_STAIN_STREAM)
+        placed = placed + place_residue_stains(rng, placed, union)
+        use_stain = False
+    instances = tuple(x.to_dict() for x in placed)
     return [
         SampleSpec(
             texture=texture,

@@ -30,6 +30,7 @@ from .camera import PLATE_SIZE_MM, CameraView, view_rect_mm
 __all__ = [
     "ADC_BITS",
     "EDGE_SHARE",
+    "TARGET_STAIN_STREAM",
     "TARGET_STREAM",
     "apply_effects",
     "clip_to_plate",
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 TARGET_STREAM = 4  # plate_rng stream of the target draws (0-3 are the synthetic ones)
+TARGET_STAIN_STREAM = 5  # plate_rng stream of the target domain's water stains (core.target_stains)
 EDGE_SHARE = 0.3  # share of views that show the plate's edge
 EDGE_FRACTION = (0.1, 0.4)  # share of the image beyond the edge, when shown
 ADC_BITS = 12

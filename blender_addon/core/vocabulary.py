@@ -73,7 +73,7 @@ LABELS = {
     "next_to_defect": ("Next to Defect", "Each impurity right beside a defect"),
     "demo-val": ("Demo Validation", "Fixed mix of clean, defect and impurity plates"),
     "demo-test": ("Demo Test", "Fixed mix of clean, defect and impurity plates"),
-    "target-train": ("Target Train", "Target domain: nominal plates (water stains, impurities)"),
+    "target-train": ("Target Train", "Target domain: nominal plates, clean (no impurities)"),
     "target-val": (
         "Target Validation",
         "Target domain: defect and impurity mix of Demo Validation",

@@ -16,7 +16,7 @@ from ..core.defect_raster import rasterize
 from ..core.lights import light_mesh
 from ..core.masks import AOV_NAMES
 from ..core.sample_spec import SampleSpec
-from ..nodes.helpers import node_tree_of
+from ..nodes.helpers import math_node, node_tree_of
 from ..nodes.surface_layer import apply_surface_layer
 from .materials import build_plate_material, owned_material
 
@@ -37,7 +37,8 @@ LIGHT_NAME = "SeqCore Light"
 # The real camera over-exposes the light's reflection (paper, Appendix A): at 2.5 the bright field of
 # an 0.8-reflectance plate reaches ~2 in linear units and clips to 255 with the Standard view
 # transform, and stains there (reflectance - 0.25..0.5 at the rim) mostly stay clipped, i.e. fade out.
-LIGHT_STRENGTH = 2.5
+LIGHT_STRENGTH = 1.4
+EMISSION_ATTRIBUTE = "seqcore_emission"  # per-vertex emission profile of the light's band
 _LAYER_OVERSAMPLING = 2.0  # surface layer pixels per image pixel
 
 
@@ -78,19 +79,26 @@ def _light_mesh(kind: str, distance_m: float):
     name = f"{LIGHT_NAME} {kind} {distance_m:.4f}"
     mesh = bpy.data.meshes.get(name)
     if mesh is None:
-        verts, faces = light_mesh(kind, distance_m)
+        verts, faces, emission = light_mesh(kind, distance_m)
         mesh = bpy.data.meshes.new(name)
         mesh.from_pydata(verts, [], faces)
+        mesh.attributes.new(EMISSION_ATTRIBUTE, "FLOAT", "POINT").data.foreach_set("value", emission)
         mesh.update()
     material = owned_material(LIGHT_NAME)
     tree = node_tree_of(material)
     emission = tree.nodes.get("Emission")
-    if emission is None:
+    if emission is None or tree.nodes.get("Profile") is None:
         tree.nodes.clear()
         emission = tree.nodes.new("ShaderNodeEmission")
+        profile = tree.nodes.new("ShaderNodeAttribute")
+        profile.name = "Profile"
+        profile.attribute_type = "GEOMETRY"
+        profile.attribute_name = EMISSION_ATTRIBUTE
+        scale = math_node(tree, "MULTIPLY", profile.outputs["Fac"], LIGHT_STRENGTH, name="Peak")
+        tree.links.new(scale, emission.inputs["Strength"])
         out = tree.nodes.new("ShaderNodeOutputMaterial")
         tree.links.new(emission.outputs[0], out.inputs["Surface"])
-    emission.inputs["Strength"].default_value = LIGHT_STRENGTH
+    tree.nodes["Peak"].inputs[1].default_value = LIGHT_STRENGTH
     if not mesh.materials:
         mesh.materials.append(material)
     return mesh
