@@ -338,19 +338,21 @@ def fit(
 ):
     """Build a coreset from the nominal (train) images of DATA."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
     config = _model_config(
         backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
     )
-    model = workflows.fit(
-        out,
-        config,
-        _options(data, split, label_map, image_size, batch_size),
-        _train_options(epochs, tol, augment, seed),
-        device=device,
-        resume=not no_resume,
-        log=_log,
-    )
+    with writing_file(out):  # the model file and its checkpoint: one writer
+        model = workflows.fit(
+            out,
+            config,
+            _options(data, split, label_map, image_size, batch_size),
+            _train_options(epochs, tol, augment, seed),
+            device=device,
+            resume=not no_resume,
+            log=_log,
+        )
     click.echo(f"wrote {out} ({len(model.bank)} coreset points)")
 
 
@@ -377,16 +379,18 @@ def finetune(
 ):
     """Continue updating MODEL's coreset with DATA (then calibrate again)."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
-    tuned = workflows.finetune(
-        model,
-        out,
-        _options(data, split, label_map, image_size, batch_size),
-        _train_options(epochs, tol, augment, seed),
-        device=device,
-        resume=not no_resume,
-        log=_log,
-    )
+    with writing_file(out):
+        tuned = workflows.finetune(
+            model,
+            out,
+            _options(data, split, label_map, image_size, batch_size),
+            _train_options(epochs, tol, augment, seed),
+            device=device,
+            resume=not no_resume,
+            log=_log,
+        )
     click.echo(f"wrote {out} ({len(tuned.bank)} coreset points)")
 
 
@@ -409,10 +413,12 @@ def finetune(
 def meld(models, out, coreset_size, epochs, seed, device):
     """Meld the coresets of MODELS into one (then calibrate it)."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
-    melded = workflows.meld(
-        models, out, coreset_size=coreset_size, epochs=epochs, seed=seed, device=device
-    )
+    with writing_file(out):
+        melded = workflows.meld(
+            models, out, coreset_size=coreset_size, epochs=epochs, seed=seed, device=device
+        )
     click.echo(f"wrote {out} ({len(melded.bank)} coreset points)")
 
 
@@ -429,9 +435,11 @@ def meld(models, out, coreset_size, epochs, seed, device):
 def calibrate(model, data, out, split, label_map, image_size, batch_size, device):
     """Store the threshold that maximises pixel F1 on the validation split of DATA."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
     options = _options(data, split, label_map, image_size, batch_size)
-    threshold, f1 = workflows.calibrate(model, options, out, device)
+    with writing_file(out or model):  # without --out, MODEL is updated in place
+        threshold, f1 = workflows.calibrate(model, options, out, device)
     click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
 
 

@@ -1,7 +1,8 @@
 """One writer per output for the commands that write one (`shared_schemas.FolderLock`).
 
-A folder written in place is locked by `OUT/.seqcore-writer.lock`; a file, or a folder that
-appears in one rename (export-dataset), by `.NAME.lock` next to it. The lock file is deleted when
+A folder written in place is locked by `OUT/.seqcore-writer.lock`; a file (a model, with fit's
+checkpoint beside it), or a folder that appears in one rename (export-dataset), by `.NAME.lock`
+next to it. The lock file is deleted when
 the command ends; after a crash it stays, naming the dead holder, and the next run takes it over. Only the front ends lock: the
 jobs they call (fit, evaluate, a cluster step in a Ray worker) and render.py's shard locks use
 other files or none, so a command never refuses its own steps.

@@ -150,6 +150,11 @@ def _command(name: str, tmp_path: Path, plan: Path) -> tuple[list, str, Path]:
         target = out / ("m.pt" if name == "export" else "mvtec")
         source = [model, "--format", "torchscript"] if name == "export" else ["DATA"]
         return [name, *source, "--out", target], "writing_file", target
+    if name in ("fit", "finetune", "meld", "calibrate"):  # a model file (and fit's checkpoint)
+        target = model if name == "calibrate" else out / "new.safetensors"
+        source = {"fit": ["DATA"], "finetune": [model, "DATA"], "meld": [model, model]}
+        args = [name, *source.get(name, [model, "DATA"])]
+        return args + ([] if name == "calibrate" else ["--out", target]), "writing_file", target
     args = {
         "predict": ["predict", model, "DATA"],
         "evaluate": ["evaluate", model, "DATA"],
@@ -164,18 +169,19 @@ def _command(name: str, tmp_path: Path, plan: Path) -> tuple[list, str, Path]:
 @pytest.mark.parametrize(
     "name",
     ["predict", "evaluate", "export", "export-dataset", "experiment --report-only",
-     "cluster run --serial", "cluster render --serial"],
+     "cluster run --serial", "cluster render --serial", "fit", "finetune", "meld", "calibrate"],
 )  # fmt: skip
 def test_every_writing_command_is_refused_while_another_writes(tmp_path, plan, capsys, name):
     args, kind, target = _command(name, tmp_path, plan)
     holder = _holder(kind, target)
     try:
-        (tmp_path / "out" / "partial.txt").write_text("the holder's work")
-        before = _files(tmp_path / "out")
+        folder = target if kind == "writing_folder" else target.parent
+        (folder / "partial.txt").write_text("the holder's work")
+        before = _files(folder)
         code, _, err = _invoke(args, capsys)
         assert code == 1
         _one_line_refusal(err, target, holder.pid)
-        assert _files(tmp_path / "out") == before
+        assert _files(folder) == before
     finally:
         _kill_group(holder)
 
