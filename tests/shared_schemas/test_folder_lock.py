@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from shared_schemas import FolderBusy, FolderLock, Mount, lock_holder, lock_reach, mount_of
+from shared_schemas import (
+    FolderBusy,
+    FolderLock,
+    Mount,
+    folder_lock,
+    lock_holder,
+    lock_reach,
+    mount_of,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 HOLD = """
@@ -101,6 +109,25 @@ def test_tidy_release_removes_the_lock_and_the_folder_it_made_only_if_empty(tmp_
     with FolderLock(kept / ".lock"):
         pass
     assert (kept / ".lock").read_text() == ""  # untidy: the file stays, naming no one
+
+
+def test_a_taker_that_locked_a_file_a_tidy_holder_just_deleted_takes_the_new_one(
+    tmp_path, monkeypatch
+):
+    path = tmp_path / "out" / ".lock"
+    real_try_lock, calls = folder_lock._try_lock, []
+
+    def deleted_meanwhile(fd):  # the holder deletes the file between our open and our lock
+        calls.append(fd)
+        if len(calls) == 1:
+            path.unlink()
+        return real_try_lock(fd)
+
+    monkeypatch.setattr(folder_lock, "_try_lock", deleted_meanwhile)
+    with FolderLock(path, tidy=True) as lock:
+        assert len(calls) == 2  # the lock on the deleted file was let go, the new file locked
+        assert os.path.samestat(os.fstat(lock._fd), os.stat(path))
+        assert lock_holder(path).pid == os.getpid()
 
 
 def test_an_unwritable_place_is_the_os_error(tmp_path):
