@@ -338,19 +338,21 @@ def fit(
 ):
     """Build a coreset from the nominal (train) images of DATA."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
     config = _model_config(
         backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
     )
-    model = workflows.fit(
-        out,
-        config,
-        _options(data, split, label_map, image_size, batch_size),
-        _train_options(epochs, tol, augment, seed),
-        device=device,
-        resume=not no_resume,
-        log=_log,
-    )
+    with writing_file(out):  # the model file and its checkpoint: one writer
+        model = workflows.fit(
+            out,
+            config,
+            _options(data, split, label_map, image_size, batch_size),
+            _train_options(epochs, tol, augment, seed),
+            device=device,
+            resume=not no_resume,
+            log=_log,
+        )
     click.echo(f"wrote {out} ({len(model.bank)} coreset points)")
 
 
@@ -377,16 +379,18 @@ def finetune(
 ):
     """Continue updating MODEL's coreset with DATA (then calibrate again)."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
-    tuned = workflows.finetune(
-        model,
-        out,
-        _options(data, split, label_map, image_size, batch_size),
-        _train_options(epochs, tol, augment, seed),
-        device=device,
-        resume=not no_resume,
-        log=_log,
-    )
+    with writing_file(out):
+        tuned = workflows.finetune(
+            model,
+            out,
+            _options(data, split, label_map, image_size, batch_size),
+            _train_options(epochs, tol, augment, seed),
+            device=device,
+            resume=not no_resume,
+            log=_log,
+        )
     click.echo(f"wrote {out} ({len(tuned.bank)} coreset points)")
 
 
@@ -409,10 +413,12 @@ def finetune(
 def meld(models, out, coreset_size, epochs, seed, device):
     """Meld the coresets of MODELS into one (then calibrate it)."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
-    melded = workflows.meld(
-        models, out, coreset_size=coreset_size, epochs=epochs, seed=seed, device=device
-    )
+    with writing_file(out):
+        melded = workflows.meld(
+            models, out, coreset_size=coreset_size, epochs=epochs, seed=seed, device=device
+        )
     click.echo(f"wrote {out} ({len(melded.bank)} coreset points)")
 
 
@@ -429,9 +435,11 @@ def meld(models, out, coreset_size, epochs, seed, device):
 def calibrate(model, data, out, split, label_map, image_size, batch_size, device):
     """Store the threshold that maximises pixel F1 on the validation split of DATA."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_file
 
     options = _options(data, split, label_map, image_size, batch_size)
-    threshold, f1 = workflows.calibrate(model, options, out, device)
+    with writing_file(out or model):  # without --out, MODEL is updated in place
+        threshold, f1 = workflows.calibrate(model, options, out, device)
     click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
 
 
@@ -444,9 +452,11 @@ def calibrate(model, data, out, split, label_map, image_size, batch_size, device
 def predict(model, inputs, out, threshold, split, label_map, image_size, batch_size, device):
     """Heat maps and binary masks (PNG), overlays (JPEG) and raw maps (.npy) for INPUTS (DATA folders)."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_folder
 
     options = _options(inputs, split, label_map, image_size, batch_size)
-    rows = workflows.predict(model, options, out, threshold, device)
+    with writing_folder(out):  # one writer per output (output_lock.py)
+        rows = workflows.predict(model, options, out, threshold, device)
     flagged = sum(r["anomalous"] for r in rows)
     click.echo(f"{len(rows)} images, {flagged} anomalous; wrote {out}")
 
@@ -480,9 +490,13 @@ def evaluate(
 ):
     """Metrics on the test split of DATA: report.json, report.md and figures in --out."""
     from seqcore_train import workflows
+    from seqcore_train.output_lock import writing_folder
 
     options = _options(data, split, label_map, image_size, batch_size)
-    report = workflows.evaluate(model, options, out, threshold, min_component_size, name, device)
+    with writing_folder(out):
+        report = workflows.evaluate(
+            model, options, out, threshold, min_component_size, name, device
+        )
     pixel = report["pixel"]
     click.echo(
         f"pixel P {_fmt(pixel['precision'])} R {_fmt(pixel['recall'])} F1 {_fmt(pixel['f1'])}, "
@@ -507,6 +521,7 @@ def experiment(plan, out, report_only, dry_run):
     from seqcore_train.experiment_plan import load_plan
     from seqcore_train.experiment_report import write_report
     from seqcore_train.experiment_runner import run_experiment
+    from seqcore_train.output_lock import writing_folder
 
     if report_only and dry_run:
         raise click.UsageError("--report-only and --dry-run exclude each other")
@@ -517,10 +532,11 @@ def experiment(plan, out, report_only, dry_run):
         for line in describe(parsed, out):
             click.echo(line)
         return
-    if report_only:
-        write_report(parsed, out)
-    else:
-        run_experiment(parsed, out, log=_log)  # rewrites the report after every seed
+    with writing_folder(out):  # --dry-run above only reads and takes no lock
+        if report_only:
+            write_report(parsed, out)
+        else:
+            run_experiment(parsed, out, log=_log)  # rewrites the report after every seed
     click.echo(f"wrote {out / 'report.md'}")
 
 
@@ -552,8 +568,10 @@ def export(model, fmt, out, image_size):
     """Write MODEL as one graph: images (N, 3, H, W) RGB in [0, 1] -> anomaly_map (N, H, W),
     score (N,); the coreset inside, the threshold in its metadata."""
     from seqcore_train.export_model import export_model
+    from seqcore_train.output_lock import writing_file
 
-    meta = export_model(model, out, fmt, image_size)
+    with writing_file(out):
+        meta = export_model(model, out, fmt, image_size)
     size = meta["image_size"]
     click.echo(f"wrote {out} ({fmt}, input N x 3 x {size['height']} x {size['width']})")
 
@@ -578,8 +596,10 @@ def export_dataset(data, fmt, out, label_map):
     """Copy DATA into MVTec AD layout (train/good, test/<class>, ground_truth/<class>) with a
     side-car seqcore_export.json; impurity-only images become "good" with a note there."""
     from seqcore_train.export_dataset import export_dataset as run_export
+    from seqcore_train.output_lock import writing_file
 
-    sidecar = run_export(data, out, fmt, dict(label_map or ()), log=_log)
+    with writing_file(out):  # OUT appears in one rename, like a file
+        sidecar = run_export(data, out, fmt, dict(label_map or ()), log=_log)
     folders = ", ".join(f"{k} {v}" for k, v in sidecar["folders"].items())
     click.echo(f"wrote {out} ({len(sidecar['images'])} images: {folders})")
 
@@ -617,6 +637,7 @@ def _cluster_command(command: str):
             stages_of,
             write_plan_copy,
         )
+        from seqcore_train.output_lock import check_lock_reach, writing_folder
 
         if address is not None and (workers is not None or serial):
             raise click.UsageError(
@@ -625,14 +646,17 @@ def _cluster_command(command: str):
         parsed = load_cluster_plan(plan)  # every plan error surfaces here, before anything runs
         check_plan_runs(parsed)
         check_inputs(parsed, out, stages_of(command))  # e.g. `fit` before `render`: say so now
-        if serial:
-            write_plan_copy(parsed, out)
-            last = run_serial(parsed, out, stages_of(command), device, log=_log)
-        else:
+        if not serial:
             from seqcore_train.cluster_ray import import_ray, run_on_ray
 
             import_ray()  # a missing Ray is one line, before any output is written
-            last = run_on_ray(parsed, out, stages_of(command), device, address, workers)
+        check_lock_reach(out, _log)  # the lock must reach every node that writes OUT
+        with writing_folder(out):  # the driver's lock; its steps and workers take none
+            if serial:
+                write_plan_copy(parsed, out)
+                last = run_serial(parsed, out, stages_of(command), device, log=_log)
+            else:
+                last = run_on_ray(parsed, out, stages_of(command), device, address, workers)
         click.echo(f"cluster {command}: done; last output {last}")
 
     return run_stage

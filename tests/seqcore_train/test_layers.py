@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 LEAVES = {"errors", "distances", "geometry", "threshold", "augment", "devices", "images",
           "efficientnet_lite", "model_defaults", "patch_cache", "tiling",
-          "cluster_plan", "toml_file", "map_images", "background", "heap", "exact_kernels", "inference_form"}  # fmt: skip
+          "cluster_plan", "toml_file", "map_images", "background", "heap", "exact_kernels", "inference_form",
+          "output_lock"}  # fmt: skip
 MODEL = {"features", "coreset", "coreset_baselines", "scoring", "modelfile", "model"}
 REPORTING = {"metrics", "report", "figures"}
 FRONT_ENDS = {"cli", "demo"}
