@@ -11,7 +11,7 @@ mm/px), twice:
 - after: today's (a band brightest along its middle, strength 1.4, the camera's distance following
   the view's width).
 
-Each row shows the whole image with its field shares (below 60, 150-250, at 255), then 3x crops of
+Each row shows the whole image with its field shares (below 60, 150-250, at 255), then crops of
 the scratch, the dent and the stain. Run: .venv/bin/python bench/realism_figure.py [--samples 16]
 """
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> None:
             y = int(np.clip(row - half[0], 0, image.shape[0] - 2 * half[0]))
             x = int(np.clip(col - half[1], 0, image.shape[1] - 2 * half[1]))
             axes[r, c].imshow(image[y : y + 2 * half[0], x : x + 2 * half[1]], interpolation="nearest")
-            axes[r, c].set_title(f"{name}: {label} (3x)", fontsize=9)
+            axes[r, c].set_title(f"{name}: {label} (crop)", fontsize=9)
             axes[r, 0].add_patch(
                 Rectangle((x, y), 2 * half[1], 2 * half[0], fill=False, edgecolor="cyan", lw=0.8)
             )

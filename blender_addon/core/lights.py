@@ -5,10 +5,11 @@ radius on the plate: 5..17.5 mm for hex at 0.25 m (a 40 mm view sees the whole b
 same light doubled in size, pushes the band to 10..35 mm. The camera's distance follows the view's
 width (`core.camera.working_distance_m`), so every view shows the same share of the band.
 
-The band does not shine evenly: like a diffuser over a row of LEDs it is brightest along its middle
-and dimmer towards its edges (`emission_profile`). Its mirror image on the plate is then a bright,
-unclipped field with a narrower over-exposed strip along its middle (paper, Appendix A: dark, bright
-and over-exposed fields); the doubled light's strip is twice as wide, so it over-exposes more.
+The band does not shine evenly: like a diffuser over a row of LEDs it has an even glow with a narrow,
+much brighter line along its middle (`emission_profile`). Its mirror image on the plate is then a
+bright, unclipped field around a strip so over-exposed that a stain's darker rim still clips there
+(paper, Appendix A: dark, bright and over-exposed fields, stains fading in the latter); the doubled
+light's strip is twice as wide, so it over-exposes more.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "EMISSION_EDGE",
     "LIGHT_RADII",
     "LIGHT_RINGS",
+    "LINE_WIDTH",
     "SHAPES",
     "LightShape",
     "emission_profile",
@@ -31,8 +33,9 @@ __all__ = [
 ]
 
 LIGHT_RADII = (0.04, 0.14)  # inner, outer circumradius per metre of camera distance
-LIGHT_RINGS = 9  # polygons across the band (the profile is linear between them)
-EMISSION_EDGE = 0.25  # emission at the band's edges, relative to its middle
+LIGHT_RINGS = 17  # polygons across the band (the profile is linear between them)
+EMISSION_EDGE = 0.14  # the even glow, relative to the line along the band's middle
+LINE_WIDTH = 0.05  # the line's Gaussian width, as a share of the band's width
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,8 @@ def light_geometry(kind: str, distance_m: float) -> tuple[int, float, float, flo
 
 def emission_profile(t: float) -> float:
     """Relative emission across the band, t = 0 at its inner edge, 1 at its outer: 1 in the middle,
-    EMISSION_EDGE at both edges, a raised cosine between."""
-    return EMISSION_EDGE + (1.0 - EMISSION_EDGE) * math.sin(math.pi * t) ** 2
+    falling as a Gaussian of width LINE_WIDTH to the glow EMISSION_EDGE."""
+    return EMISSION_EDGE + (1.0 - EMISSION_EDGE) * math.exp(-(((t - 0.5) / LINE_WIDTH) ** 2))
 
 
 def light_mesh(kind: str, distance_m: float) -> tuple[list, list, list]:

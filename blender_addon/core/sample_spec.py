@@ -191,7 +191,8 @@ def sample_texture(rng: np.random.Generator) -> dict:
         "groove_stretch": float(rng.uniform(40.0, 120.0)),  # along / across length ratio
         # slopes ~ depth x frequency: enough to fray the reflection's edges into streaks
         "groove_depth": float(rng.uniform(0.05, 0.12)),
-        "roughness": float(rng.uniform(0.02, 0.06)),
+        # rough enough that the reflection's tails light the dark field and show the brushing
+        "roughness": float(rng.uniform(0.03, 0.09)),
         "anisotropy": float(rng.uniform(0.3, 0.6)),
         "tint": [float(v) for v in tint],
         # drawn last, so the draws above keep their values for a seed

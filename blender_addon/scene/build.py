@@ -34,10 +34,11 @@ COLLECTION_NAME = "SeqCore"
 PLATE_NAME = "SeqCore Plate"
 CAMERA_NAME = "SeqCore Camera"
 LIGHT_NAME = "SeqCore Light"
-# The real camera over-exposes the light's reflection (paper, Appendix A): at 2.5 the bright field of
-# an 0.8-reflectance plate reaches ~2 in linear units and clips to 255 with the Standard view
-# transform, and stains there (reflectance - 0.25..0.5 at the rim) mostly stay clipped, i.e. fade out.
-LIGHT_STRENGTH = 1.4
+# Peak emission of the light's band (core.lights.emission_profile scales it): its glow, 0.14 of the
+# peak, puts the bright field of a 0.8-reflectance plate at ~0.6 linear (~200 of 255), unclipped;
+# the line along its middle reaches several times the clip level, so a stain's darker rim
+# (reflectance - 0.25..0.5) still clips there and fades, as in the paper's over-exposed areas.
+LIGHT_STRENGTH = 6.0
 EMISSION_ATTRIBUTE = "seqcore_emission"  # per-vertex emission profile of the light's band
 _LAYER_OVERSAMPLING = 2.0  # surface layer pixels per image pixel
 

@@ -146,8 +146,9 @@ def test_three_fields_and_the_doubled_light_over_exposes_more(fresh_bpy, tmp_pat
 def test_dark_field_shows_the_brushing_texture_above_the_sampling_noise(fresh_bpy, tmp_path):
     from blender_addon.scene.render_sample import render_spec
 
-    # a 20 mm view at 160 px (0.125 mm/px, like 306 px over 40 mm): the inner dark hexagon
-    spec = _spec(camera=CameraView(width_mm=20.0), resolution=(160, 134), samples=16)
+    # a 24 mm view at 192 px (0.125 mm/px, like 306 px over 40 mm): the inner dark hexagon and
+    # the dark field around the band
+    spec = _spec(camera=CameraView(width_mm=24.0), resolution=(192, 160), samples=16)
     a, b = (
         _read(render_spec(replace(spec, sampling_seed=s), tmp_path / str(s), False).image_path)
         for s in (1, 2)
