@@ -13,13 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from seqcore_train.augment import AugmentConfig
-from seqcore_train.batches import training_batches
-from seqcore_train.datasets import Dataset, open_datasets
+from seqcore_train.data.augment import AugmentConfig
+from seqcore_train.data.batches import training_batches
+from seqcore_train.data.datasets import Dataset, open_datasets
+from seqcore_train.data.images import read_rgb, resize_rgb
 from seqcore_train.errors import DataError
-from seqcore_train.images import read_rgb, resize_rgb
-from seqcore_train.metrics import Evaluator
-from seqcore_train.model import ModelConfig, SeqPatchCore
+from seqcore_train.evaluation.metrics import Evaluator
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 from seqcore_train.workflows import REPLAY_BYTES, _common_size, _model_image_size, _scored
 
 __all__ = ["load_dataset", "load_images", "fit", "calibrate", "evaluate"]

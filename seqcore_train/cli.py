@@ -70,7 +70,7 @@ def _image_size(_ctx, _param, value):
 
 
 def _label_map(_ctx, _param, value):
-    from seqcore_train.datasets import parse_label_map
+    from seqcore_train.data.datasets import parse_label_map
 
     try:
         return tuple(parse_label_map(value).items())
@@ -196,8 +196,8 @@ def cli(ctx):
 def _model_config(
     backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
 ):
-    from seqcore_train.features import BACKBONES
-    from seqcore_train.model import ModelConfig
+    from seqcore_train.model.features import BACKBONES
+    from seqcore_train.model.patchcore import ModelConfig
 
     if backbone not in BACKBONES:
         raise click.BadParameter(
@@ -222,7 +222,7 @@ def _model_config(
 
 
 def _train_options(epochs, tol, augment, seed):
-    from seqcore_train.augment import AugmentConfig
+    from seqcore_train.data.augment import AugmentConfig
     from seqcore_train.train_options import TrainOptions
 
     return TrainOptions(
@@ -504,15 +504,15 @@ def evaluate(
 )
 def experiment(plan, out, report_only, dry_run):
     """Run PLAN.toml (renders, every scenario and seed; resumable) and write OUT/report.md."""
-    from seqcore_train.experiment_plan import load_plan
-    from seqcore_train.experiment_report import write_report
-    from seqcore_train.experiment_runner import run_experiment
+    from seqcore_train.experiment.plan import load_plan
+    from seqcore_train.experiment.report import write_report
+    from seqcore_train.experiment.runner import run_experiment
 
     if report_only and dry_run:
         raise click.UsageError("--report-only and --dry-run exclude each other")
     parsed = load_plan(plan)  # every plan error surfaces here, before anything runs
     if dry_run:
-        from seqcore_train.experiment_status import describe
+        from seqcore_train.experiment.status import describe
 
         for line in describe(parsed, out):
             click.echo(line)
@@ -551,7 +551,7 @@ def experiment(plan, out, report_only, dry_run):
 def export(model, fmt, out, image_size):
     """Write MODEL as one graph: images (N, 3, H, W) RGB in [0, 1] -> anomaly_map (N, H, W),
     score (N,); the coreset inside, the threshold in its metadata."""
-    from seqcore_train.export_model import export_model
+    from seqcore_train.export.model import export_model
 
     meta = export_model(model, out, fmt, image_size)
     size = meta["image_size"]
@@ -577,7 +577,7 @@ def export(model, fmt, out, image_size):
 def export_dataset(data, fmt, out, label_map):
     """Copy DATA into MVTec AD layout (train/good, test/<class>, ground_truth/<class>) with a
     side-car seqcore_export.json; impurity-only images become "good" with a note there."""
-    from seqcore_train.export_dataset import export_dataset as run_export
+    from seqcore_train.export.dataset import export_dataset as run_export
 
     sidecar = run_export(data, out, fmt, dict(label_map or ()), log=_log)
     folders = ", ".join(f"{k} {v}" for k, v in sidecar["folders"].items())
@@ -609,8 +609,8 @@ def _cluster_command(command: str):
     @click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True)
     @click.option("--serial", is_flag=True, help="Run the same steps one by one here, no Ray.")
     def run_stage(plan, out, address, workers, device, serial):
-        from seqcore_train.cluster_plan import load_cluster_plan
-        from seqcore_train.cluster_steps import (
+        from seqcore_train.cluster.plan import load_cluster_plan
+        from seqcore_train.cluster.steps import (
             check_inputs,
             check_plan_runs,
             run_serial,
@@ -629,7 +629,7 @@ def _cluster_command(command: str):
             write_plan_copy(parsed, out)
             last = run_serial(parsed, out, stages_of(command), device, log=_log)
         else:
-            from seqcore_train.cluster_ray import import_ray, run_on_ray
+            from seqcore_train.cluster.ray_tasks import import_ray, run_on_ray
 
             import_ray()  # a missing Ray is one line, before any output is written
             last = run_on_ray(parsed, out, stages_of(command), device, address, workers)

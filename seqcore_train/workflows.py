@@ -19,23 +19,23 @@ import torch
 from tqdm import tqdm
 
 from seqcore_train.background import WriteBehind, overlap_pays, read_ahead
-from seqcore_train.batches import (
+from seqcore_train.data.batches import (
     AUTO,
     auto_batch_size,
     sample_batches,
     to_tensors,
     training_batches,
 )
-from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_datasets
-from seqcore_train.distances import load_kernels_in_background
+from seqcore_train.data.datasets import Dataset, LoadedSample, image_shape, open_datasets
+from seqcore_train.data.images import jpeg_bytes, png_8bit_bytes, png_bytes
 from seqcore_train.errors import DataError, ModelFileError
+from seqcore_train.evaluation.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
+from seqcore_train.evaluation.metrics import Evaluator
+from seqcore_train.evaluation.report import render_markdown, write_json
 from seqcore_train.heap import return_large_buffers
-from seqcore_train.images import jpeg_bytes, png_8bit_bytes, png_bytes
-from seqcore_train.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
-from seqcore_train.metrics import Evaluator
-from seqcore_train.model import ModelConfig, SeqPatchCore
+from seqcore_train.model.distances import load_kernels_in_background
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 from seqcore_train.model_defaults import TILE_PIXELS
-from seqcore_train.report import render_markdown, write_json
 from seqcore_train.train_options import TrainOptions
 from shared_schemas import atomic_write_bytes
 
@@ -409,7 +409,7 @@ def evaluate(
     report["seconds"] = round(time.perf_counter() - started, 2)
     label = name or Path(model_path).stem
     out = Path(out)
-    from seqcore_train.figures import save_best_worst, save_pr_curves, save_recall_bars
+    from seqcore_train.evaluation.figures import save_best_worst, save_pr_curves, save_recall_bars
 
     figures = [
         ("Per-class recall", "figures/per_class_recall.png"),

@@ -3,7 +3,7 @@ are splits; images directly in the folder belong to every split."""
 
 from __future__ import annotations
 
-from seqcore_train.records import DataSpec, Record, image_files_in, split_folders
+from seqcore_train.data.records import DataSpec, Record, image_files_in, split_folders
 
 __all__ = ["folder_records", "single_image_records"]
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from seqcore_train.data.records import ClassTable, DataSpec, Record, image_files_in, split_folders
 from seqcore_train.errors import DataError
 from seqcore_train.readers.folder import folder_records
-from seqcore_train.records import ClassTable, DataSpec, Record, image_files_in, split_folders
 
 __all__ = [
     "IGNORE",

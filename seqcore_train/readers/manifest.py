@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqcore_train.data.records import ClassTable, DataSpec, Record, read_mask_of_shape
 from seqcore_train.errors import DataError
-from seqcore_train.records import ClassTable, DataSpec, Record, read_mask_of_shape
 from shared_schemas import ManifestError, load_manifest
 
 __all__ = ["manifest_records", "manifest_targets"]

@@ -12,8 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from seqcore_train.data.records import (
+    ClassTable,
+    DataSpec,
+    Record,
+    image_files_in,
+    read_mask_of_shape,
+)
 from seqcore_train.errors import DataError
-from seqcore_train.records import ClassTable, DataSpec, Record, image_files_in, read_mask_of_shape
 
 __all__ = ["is_mvtec_category", "mvtec_records", "mvtec_targets"]
 

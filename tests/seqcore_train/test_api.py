@@ -29,7 +29,7 @@ def test_import_is_light_and_names_resolve():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["seqcore_train.model", "seqcore_train.api"]
+    assert done.stdout.split() == ["seqcore_train.model.patchcore", "seqcore_train.api"]
     for name in seqcore_train.__all__:
         assert getattr(seqcore_train, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
