@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..devices import resolve_device
+from ..model_defaults import CHUNK_SIZE, CORESET_SIZE
 from .coreset_baselines import greedy_kcenter, reference_sequential_coreset
 from .distances import approx_sq_distances, exact_distances, sq_error_bound, sq_norms
 
@@ -60,7 +61,8 @@ class EpochStats:
 class SequentialCoreset:
     """Streaming coreset of at most `size` points; `update` feeds patches in order."""
 
-    def __init__(self, size: int = 2048, chunk_size: int = 512, device="cpu", bank=None):
+    def __init__(
+        self, size: int = CORESET_SIZE, chunk_size: int = CHUNK_SIZE, device="cpu", bank=None):
         if size < 1:
             raise ValueError(f"coreset size must be >= 1, got {size}")
         if chunk_size < 1:
@@ -277,7 +279,7 @@ def meld(
     size: int,
     epochs: int = 5,
     generator: torch.Generator | None = None,
-    chunk_size: int = 512,
+    chunk_size: int = CHUNK_SIZE,
     device="cpu",
 ) -> torch.Tensor:
     """Feed the points of several coresets through the same algorithm into one bank of `size`.

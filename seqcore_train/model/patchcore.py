@@ -21,7 +21,7 @@ import torch
 
 from ..devices import resolve_device
 from ..errors import DataError, ModelFileError
-from ..model_defaults import BLUR_SIGMA, POOL_KERNEL
+from ..model_defaults import BLUR_SIGMA, CHUNK_SIZE, CORESET_SIZE, POOL_KERNEL
 from .coreset import EpochStats, SequentialCoreset, greedy_kcenter, meld
 from .features import FeatureExtractor
 from .modelfile import load_model_file, save_model_file
@@ -49,10 +49,10 @@ class ModelConfig:
     layers: tuple[str, ...] | None = None  # None: the backbone's default pair of stages
     pool_kernel: int = POOL_KERNEL
     weights: str | None = None  # state dict path for torchvision backbones (None: hub cache)
-    coreset_size: int = 2048
+    coreset_size: int = CORESET_SIZE
     sampler: str = "sequential"
     blur_sigma: float = BLUR_SIGMA
-    chunk_size: int = 512
+    chunk_size: int = CHUNK_SIZE
 
     def __post_init__(self):
         if self.layers is not None and not isinstance(self.layers, tuple):
