@@ -1,4 +1,4 @@
-"""docs/figures/realism.png: one plate before and after the Appendix-A realism changes (issue 11).
+"""docs/figures/realism.png: one plate before and after the Appendix-A realism changes.
 
 "Before" re-creates the earlier look through the same code paths: light strength 1.0, uniform
 roughness (texture "roughness_streaks" 0), rim roughness on stains (up to 0.15) and fingerprint

@@ -1,7 +1,7 @@
 """End-to-end throughput of `seqcore-train predict` and `fit` against the model alone, at 512^2.
 
     .venv/bin/python bench/throughput.py                      # 24 and 240 images, 2 threads
-    .venv/bin/python bench/throughput.py --images 24 --no-fit --code /tmp/previous installed
+    .venv/bin/python bench/throughput.py --images 24 --no-fit --code bench/out/previous installed
     .venv/bin/python bench/throughput.py --images 24 --threshold 1   # every pixel flagged
 
 "Model only" runs in this process on images decoded beforehand: `SeqPatchCore.predict` per batch,

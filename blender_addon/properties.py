@@ -15,11 +15,11 @@ from bpy.props import (
 )
 
 from .core import vocabulary as vocab
-from .core.camera import CameraView
+from .core.camera import IMAGE_WIDTH, VIEW_WIDTH_MM, CameraView
 from .core.defects import SIZE_FIELDS, DefectSettings
 from .core.render_options import DEFAULT_COUNT, RenderOptions, to_settings
 from .core.render_plan import preview_sample
-from .core.sample_spec import DatasetSettings, SampleSpec, sample_texture
+from .core.sample_spec import DatasetSettings, SampleSpec, default_resolution, sample_texture
 from .core.water_stain import StainParams
 
 __all__ = [
@@ -68,9 +68,9 @@ class SEQCORE_PG_settings(bpy.types.PropertyGroup):
         name="Light", items=vocab.enum_items(vocab.LIGHTS), default=vocab.DEFAULT_LIGHT
     )
     texture_seed: IntProperty(name="Texture Seed", default=0, min=0)
-    view_width_mm: FloatProperty(name="View Width (mm)", default=40.0, min=1.0, max=200.0)
-    resolution_x: IntProperty(name="Width", default=306, min=8, max=8192)
-    resolution_y: IntProperty(name="Height", default=256, min=8, max=8192)
+    view_width_mm: FloatProperty(name="View Width (mm)", default=VIEW_WIDTH_MM, min=1.0, max=200.0)
+    resolution_x: IntProperty(name="Width", default=IMAGE_WIDTH, min=8, max=8192)
+    resolution_y: IntProperty(name="Height", default=default_resolution()[1], min=8, max=8192)
     samples: IntProperty(name="Samples", default=16, min=1, max=4096)
     denoise: BoolProperty(
         name="Denoise",

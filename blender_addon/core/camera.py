@@ -23,6 +23,8 @@ __all__ = [
 
 PLATE_SIZE_MM = (100.0, 120.0)
 SENSOR_ASPECT = 2448 / 2050  # the real camera's width / height
+VIEW_WIDTH_MM = 40.0  # default plate width one image sees
+IMAGE_WIDTH = 306  # default image width (px); the height follows SENSOR_ASPECT: 306 x 256
 SENSOR_WIDTH_MM = 36.0
 
 
@@ -35,7 +37,7 @@ class CameraView:
     """
 
     center_mm: tuple[float, float] = (0.0, 0.0)
-    width_mm: float = 40.0
+    width_mm: float = VIEW_WIDTH_MM
     distance_m: float = 0.25
 
     def to_dict(self) -> dict:

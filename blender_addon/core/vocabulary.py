@@ -19,6 +19,9 @@ __all__ = [
     "DEFECT_CLASSES",
     "DEVICES",
     "DOMAINS",
+    "HEX",
+    "HEX_ROT90",
+    "HEX_X2",
     "IMPURITIES",
     "IMPURITY_CLASSES",
     "LABELS",
@@ -27,14 +30,16 @@ __all__ = [
     "PLACEMENTS",
     "PRESETS",
     "RESOLUTION_PRESETS",
+    "RING",
     "SPLITS",
     "VARIANTS",
     "WATER_STAIN",
     "enum_items",
 ]
 
-LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
-DEFAULT_LIGHT = "hex"  # the real system's
+HEX, HEX_ROT90, HEX_X2, RING = "hex", "hex_rot90", "hex_x2", "ring"
+LIGHTS = (HEX, HEX_ROT90, HEX_X2, RING)
+DEFAULT_LIGHT = HEX  # the real system's
 VARIANTS = ("paired", "clean", "stained")  # paired: every plate rendered clean and stained
 SPLITS = schemas.SPLITS
 DEFAULT_SPLIT = "train"
@@ -56,10 +61,10 @@ BIT_DEPTHS = (8, 16)  # bits per channel of the RGB images
 
 # (label, description) of every name, for the sidebar's enums
 LABELS = {
-    "hex": ("Hexagonal", "Hexagonal light around the camera (the real system's)"),
-    "hex_rot90": ("Hexagonal, rotated 90°", "The hexagonal light rotated 90° about Z"),
-    "hex_x2": ("Hexagonal, 2× size", "The hexagonal light scaled 2×"),
-    "ring": ("Ring", "Circular ring light"),
+    HEX: ("Hexagonal", "Hexagonal light around the camera (the real system's)"),
+    HEX_ROT90: ("Hexagonal, rotated 90°", "The hexagonal light rotated 90° about Z"),
+    HEX_X2: ("Hexagonal, 2× size", "The hexagonal light scaled 2×"),
+    RING: ("Ring", "Circular ring light"),
     "paired": ("Paired", "Each plate clean and stained, same texture and seed"),
     "clean": ("Clean", "No water stains"),
     "stained": ("Stained", "With water stains"),

@@ -53,14 +53,18 @@ __all__ = [
 
 SEED_STRIDE = 1000  # render seed of a per-seed data set: seed + SEED_STRIDE * experiment seed
 
+# render.py's --light names (the add-on's core/vocabulary.LIGHTS; a test holds the two equal)
+HEX, HEX_ROT90, HEX_X2, RING = "hex", "hex_rot90", "hex_x2", "ring"
+LIGHTS = (HEX, HEX_ROT90, HEX_X2, RING)
+
 # Data roles: what each scenario trains, calibrates and tests on. "real_*" is the target domain
 # (the stand-in for the paper's unpublished real images); the synth sets are paired clean/stained
 # renders, one per light of the paper's domain randomisation (Appendix A).
 ROLES: dict[str, dict] = {
-    "synth": {"variant": "paired", "light": ("hex",), "per_seed": True, "split": "train"},
-    "synth_rot90": {"variant": "paired", "light": ("hex_rot90",), "per_seed": True,
+    "synth": {"variant": "paired", "light": (HEX,), "per_seed": True, "split": "train"},
+    "synth_rot90": {"variant": "paired", "light": (HEX_ROT90,), "per_seed": True,
                     "split": "train"},
-    "synth_x2": {"variant": "paired", "light": ("hex_x2",), "per_seed": True, "split": "train"},
+    "synth_x2": {"variant": "paired", "light": (HEX_X2,), "per_seed": True, "split": "train"},
     "real_train": {"preset": "target-train", "per_seed": True, "split": "train"},
     "real_val": {"preset": "target-val", "per_seed": False, "split": "val"},
     "real_test": {"preset": "target-test", "per_seed": False, "split": "test"},
@@ -73,7 +77,6 @@ DEFAULT_SEEDS = {"synth": 100, "synth_rot90": 100, "synth_x2": 100, "real_train"
 CONTENT_PRESETS = ("demo-val", "demo-test", "target-train", "target-val", "target-test")
 RESOLUTION_PRESETS = ("sensor", "cpu")
 GPU_BACKENDS = ("optix", "cuda", "hip", "oneapi", "metal")  # render.py's --gpu-backend names
-LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
 VARIANTS = ("paired", "clean", "stained")
 DOMAINS = ("synthetic", "target")
 LIGHT_MODES = ("each", "random")

@@ -62,7 +62,8 @@ class SequentialCoreset:
     """Streaming coreset of at most `size` points; `update` feeds patches in order."""
 
     def __init__(
-        self, size: int = CORESET_SIZE, chunk_size: int = CHUNK_SIZE, device="cpu", bank=None):
+        self, size: int = CORESET_SIZE, chunk_size: int = CHUNK_SIZE, device="cpu", bank=None
+    ):
         if size < 1:
             raise ValueError(f"coreset size must be >= 1, got {size}")
         if chunk_size < 1:

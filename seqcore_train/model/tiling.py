@@ -144,11 +144,3 @@ def receptive_field(modules: Iterable[nn.Module], run, probe: int = 96) -> tuple
 
 def _pair(value) -> tuple[int, int]:
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-
-
-def stitch_into(out: torch.Tensor, part: torch.Tensor, rows: Span, cols: Span, stride: int) -> None:
-    """Copy the tile output `part`'s core cells into the image output `out` (both (B, C, h, w))."""
-    h, w = out.shape[-2:]
-    tile_rows, image_rows = rows.cells(stride, h)
-    tile_cols, image_cols = cols.cells(stride, w)
-    out[..., image_rows, image_cols] = part[..., tile_rows, tile_cols]

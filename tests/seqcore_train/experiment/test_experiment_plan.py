@@ -206,3 +206,21 @@ def test_sets_from_two_renderers_are_refused_before_training(tmp_path):
     lts = rendered("synth-s2", "aaaaaaaaaaaaaaaa", blender="4.2.23")
     with pytest.raises(PlanError, match="Blender 4.2.23"):
         check_one_renderer([test, lts])
+
+
+def test_the_plans_render_names_are_the_add_ons():
+    """The toolkit may not import the add-on, so it keeps render.py's names once, in
+    experiment/plan.py; they must be the names render.py accepts."""
+    from blender_addon.core import vocabulary
+    from seqcore_train.experiment import plan
+
+    assert plan.LIGHTS == vocabulary.LIGHTS
+    assert (plan.HEX, plan.HEX_ROT90, plan.HEX_X2, plan.RING) == vocabulary.LIGHTS
+    assert plan.VARIANTS == vocabulary.VARIANTS and plan.DOMAINS == vocabulary.DOMAINS
+    assert set(plan.LIGHT_MODES) == set(vocabulary.LIGHT_MODES)
+    assert plan.CONTENT_PRESETS == vocabulary.PRESETS
+    assert plan.RESOLUTION_PRESETS == vocabulary.RESOLUTION_PRESETS
+    assert plan.IMPURITIES == vocabulary.IMPURITIES
+    assert {role["light"] for role in plan.ROLES.values() if "light" in role} == {
+        (light,) for light in vocabulary.LIGHTS[:3]
+    }
