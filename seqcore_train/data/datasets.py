@@ -11,7 +11,8 @@ All semantic masks are remapped by class *name* into one class table shared by e
 metrics see one set of ids. Images of different sizes are allowed (batches group equal sizes);
 `image_size` resizes everything to one size (bilinear for images, nearest for masks).
 
-This module only chooses: the shared types live in `records.py`, each format in `readers/`.
+This module only chooses: the shared types live in `records.py`, each format in `readers/`, tried
+in the order of `readers.READERS`.
 """
 
 from __future__ import annotations
@@ -21,27 +22,20 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from seqcore_train.data.images import IMAGE_SUFFIXES, read_rgb, resize_nearest, resize_rgb
+from seqcore_train.data.images import read_rgb, resize_nearest, resize_rgb
 from seqcore_train.data.records import (
     ClassTable,
     DataSpec,
     LoadedSample,
     Record,
+    check_mask_shape,
     image_shape,
     parse_data_spec,
     parse_label_map,
     read_mask_of_shape,
 )
 from seqcore_train.errors import DataError
-from seqcore_train.readers.folder import folder_records, single_image_records
-from seqcore_train.readers.labelme import (
-    check_labelme,
-    is_labelme_folder,
-    labelme_records,
-    rasterize_labelme,
-)
-from seqcore_train.readers.manifest import manifest_records, manifest_targets
-from seqcore_train.readers.mvtec import is_mvtec_category, mvtec_records, mvtec_targets
+from seqcore_train.readers import READERS, reader_named
 from shared_schemas import SPLITS
 
 # The record types are re-exported: callers that open data find them here too.
@@ -73,16 +67,9 @@ class Dataset:
         """Fail early, before hours of work: every file readable, every mask the image's size."""
         for record in self.records:
             shape = image_shape(record.image)
-            for mask in (record.valid, record.instance) + (
-                (record.annotation,) if record.fmt in ("manifest", "mvtec") else ()
-            ):
-                if mask is not None and image_shape(mask) != shape:
-                    raise DataError(
-                        f"{mask}: mask is {image_shape(mask)[::-1]} (W, H), "
-                        f"image {record.image.name} is {shape[::-1]}"
-                    )
-            if record.fmt == "labelme" and record.annotation is not None:
-                check_labelme(record.annotation, shape, self.classes, self.label_map)
+            for mask in (record.valid, record.instance):
+                check_mask_shape(mask, shape, record.image)
+            reader_named(record.fmt).check(record, shape, self.classes, self.label_map)
 
     def load(self, record: Record, size: tuple[int, int] | None = None) -> LoadedSample:
         """Decode a record; `size` = (H, W) resizes the image and all masks."""
@@ -92,15 +79,11 @@ class Dataset:
         semantic = np.zeros(shape, dtype=np.uint8)
         instance = np.zeros(shape, dtype=np.int32)
         instance_classes: dict[int, str] = {}
-        if record.fmt == "manifest":
-            semantic, instance, instance_classes = manifest_targets(record, shape, self.classes)
-        elif record.fmt == "mvtec" and record.annotation is not None:
-            semantic, instance, instance_classes = mvtec_targets(record, shape, self.classes)
-        elif record.fmt == "labelme" and record.annotation is not None:
-            semantic, instance, instance_classes, ignore = rasterize_labelme(
-                record.annotation, shape, self.classes, self.label_map
-            )
-            valid &= ~ignore
+        targets = reader_named(record.fmt).targets(record, shape, self.classes, self.label_map)
+        if targets is not None:
+            semantic, instance, instance_classes, ignore = targets
+            if ignore is not None:
+                valid &= ~ignore
         if record.valid is not None:
             valid &= read_mask_of_shape(record.valid, shape) > 0
         if size is not None and tuple(size) != shape:
@@ -118,25 +101,16 @@ class Dataset:
 
 
 def _open_one(spec: DataSpec, classes: ClassTable) -> list[Record]:
-    """The records of one DATA, read by the format its path shows."""
+    """The records of one DATA, read by the first reader that recognises its path."""
     path = spec.path
-    if path.is_file() and path.name == "manifest.json":
-        return manifest_records(spec, classes)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-        return single_image_records(spec)
-    if not path.is_dir():
-        raise DataError(f"{path}: DATA must be a dataset folder, its manifest.json or an image")
-    if (path / "manifest.json").is_file():
-        return manifest_records(spec, classes)
-    if spec.variant or spec.light:
-        raise DataError(f"{spec}: variant/light filters need a manifest dataset")
-    if is_mvtec_category(path):
-        return mvtec_records(spec, classes)
-    if is_labelme_folder(path):
-        return labelme_records(spec)
-    return folder_records(spec)
+    for reader in READERS:
+        if reader.detect(path):
+            if (spec.variant or spec.light) and not reader.FILTERS:
+                raise DataError(f"{spec}: variant/light filters need a manifest dataset")
+            return reader.records(spec, classes)
+    raise DataError(f"{path}: DATA must be a dataset folder, its manifest.json or an image")
 
 
 def open_datasets(

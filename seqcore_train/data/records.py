@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import imageio.v3 as iio
 import numpy as np
@@ -22,6 +23,8 @@ __all__ = [
     "ClassTable",
     "Record",
     "LoadedSample",
+    "Targets",
+    "check_mask_shape",
     "parse_data_spec",
     "parse_label_map",
     "image_shape",
@@ -154,6 +157,24 @@ def image_shape(path: Path) -> tuple[int, int]:
     if len(shape) < 2:
         raise DataError(f"{path}: not an image (shape {shape})")
     return int(shape[0]), int(shape[1])
+
+
+class Targets(NamedTuple):
+    """What a reader gives for one record: masks at image size and the instances' classes."""
+
+    semantic: np.ndarray  # (H, W) uint8, shared class ids
+    instance: np.ndarray  # (H, W) int32, 0 = none
+    instance_classes: dict[int, str]
+    ignore: np.ndarray | None = None  # (H, W) bool: pixels no metric may see
+
+
+def check_mask_shape(mask: Path | None, shape, image: Path) -> None:
+    """A mask file whose size is not the image's `shape` (H, W) is a DataError; None passes."""
+    if mask is not None and image_shape(mask) != tuple(shape):
+        raise DataError(
+            f"{mask}: mask is {image_shape(mask)[::-1]} (W, H), "
+            f"image {image.name} is {tuple(shape)[::-1]}"
+        )
 
 
 def read_mask_of_shape(path: Path, shape) -> np.ndarray:
