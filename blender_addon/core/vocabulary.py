@@ -19,6 +19,7 @@ __all__ = [
     "DEFECT_CLASSES",
     "DEVICES",
     "DOMAINS",
+    "FAMILY_LABELS",
     "HEX",
     "HEX_ROT90",
     "HEX_X2",
@@ -86,12 +87,29 @@ LABELS = {
     "target-test": ("Target Test", "Target domain: defect and impurity mix of Demo Test"),
     "cpu": ("CPU", "Cycles on the CPU"),
     "gpu": ("GPU", "CUDA/OptiX/HIP/Metal if present"),
+    "synthetic": ("Synthetic", "The rendered scene as it is"),
+    "target": ("Target", "The same scene made to differ like photographs"),
+    "8": ("8 bits", "8 bits per channel"),
+    "16": ("16 bits", "16 bits per channel"),
+}
+# Names that mean something else in another family ("random" placement, "cpu" device), by family.
+FAMILY_LABELS = {
+    "light_mode": {
+        "random": ("Random", "One light drawn per plate"),
+        "each": ("Each", "Every plate under every light (ids get the light's name)"),
+    },
+    "resolution_preset": {
+        "sensor": ("Sensor", "2448 x 2050 px on 48 mm, the paper's camera"),
+        "cpu": ("CPU", "612 x 512 px on 20 mm: 0.1 mm scratches at least 3 px wide"),
+    },
 }
 
 
-def enum_items(names) -> list[tuple[str, str, str]]:
-    """(identifier, label, description) items of an enum property, in the order given.
+def enum_items(names, family: str = "") -> list[tuple[str, str, str]]:
+    """(identifier, label, description) items of an enum property, in the order given; `family`
+    picks the labels of names another family shares (FAMILY_LABELS).
 
     Blender stores an enum by its item's position, so an order once released must not change.
     """
-    return [(name, *LABELS[name]) for name in names]
+    labels = {**LABELS, **FAMILY_LABELS.get(family, {})}
+    return [(str(name), *labels[str(name)]) for name in names]
