@@ -48,7 +48,7 @@ __all__ = [
     "run_experiment",
 ]
 
-RENDER_SCRIPT = Path(__file__).resolve().parents[1] / "blender_addon" / "render.py"
+RENDER_SCRIPT = Path(__file__).resolve().parents[2] / "blender_addon" / "render.py"
 Log = Callable[[str], None]
 
 
