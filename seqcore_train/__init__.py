@@ -11,7 +11,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 # public name -> module that defines it. (The exports stay in their modules, seqcore_train.export.model
-# and .export_dataset: a function named like its submodule would be replaced by the module on import.)
+# and .export.dataset: a function named like its submodule would be replaced by the module on import.)
 _LAZY = {
     "SeqPatchCore": "seqcore_train.model.patchcore",
     "ModelConfig": "seqcore_train.model.patchcore",

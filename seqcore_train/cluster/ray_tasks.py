@@ -1,6 +1,6 @@
 """Run a cluster plan's steps as Ray tasks: on a running cluster (`address`) or a local one.
 
-The tasks are the functions of cluster_steps.py, wired as a graph: render shard i feeds fit shard
+The tasks are the functions of steps.py, wired as a graph: render shard i feeds fit shard
 i directly (no wait for the other shards), each meld node waits for its own children only, and
 calibrate/evaluate wait for the root and for the merged sets they read. Only paths cross the
 network in task arguments and results; the models and images live on the storage under OUT, which

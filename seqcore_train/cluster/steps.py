@@ -2,7 +2,7 @@
 
 Each step is a plain function of (plan, OUT, what, device) that reads and writes only files under
 OUT, skips itself when its output is already there (so a rerun resumes, and a retried task finishes
-what a killed one began), writes atomically, and returns the path it wrote. Ray (cluster_ray.py)
+what a killed one began), writes atomically, and returns the path it wrote. Ray (ray_tasks.py)
 runs these same functions as tasks; `run_serial` runs them here in the order of `step_order`. Both
 executors therefore share the shard plan, the meld tree and the code of every step.
 
