@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.seqcore-setup
-# PyTorch is pinned to the build this workplace ships on disk; override on other machines:
+# PyTorch is pinned to a tested build; to take whatever pip resolves instead:
 #   make setup TORCH="torch torchvision"
 TORCH  ?= torch==2.14.1 torchvision==0.29.1
 BPY    ?= bpy==5.0.1

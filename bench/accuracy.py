@@ -11,7 +11,7 @@ Methods, each fitted and evaluated per category in its own subprocess (peak RSS 
 
 All get the same coreset size (10 % of the training patches, as anomalib's default ratio), the
 same images through seqcore_train's data loader, and one metric implementation
-(seqcore_train.metrics.Evaluator: image AUROC on the map maximum, pixel AUROC, AUPRO to FPR 0.3).
+(seqcore_train.evaluation.metrics.Evaluator: image AUROC on the map maximum, pixel AUROC, AUPRO to FPR 0.3).
 Data: texture categories and a rendered SeqCore set, built by bench/texture_data.py.
 
 Run from the repository root with the bench environment (`make bench-accuracy`):
@@ -153,7 +153,7 @@ def coreset_size(folder: Path, ratio: float) -> tuple[int, int]:
     import torch
     from PIL import Image
 
-    from seqcore_train.features import FeatureExtractor
+    from seqcore_train.model.features import FeatureExtractor
 
     images = sorted((folder / "train" / "good").glob("*.png"))
     first = np.asarray(Image.open(images[0]).convert("RGB"), dtype=np.float32) / 255.0
@@ -241,7 +241,11 @@ def worker(argv: list[str]) -> None:
 def preload(method: str) -> None:
     import importlib
 
-    modules = ["seqcore_train.workflows", "seqcore_train.model", "seqcore_train.metrics"]
+    modules = [
+        "seqcore_train.workflows",
+        "seqcore_train.model.patchcore",
+        "seqcore_train.evaluation.metrics",
+    ]
     if method == "anomalib":
         modules += ["anomalib.models.image.patchcore.torch_model", "anomalib_patchcore"]
     for name in modules:
@@ -272,7 +276,7 @@ def peak_rss_mib() -> float:
 def fit_seqcore(args):
     """`seqcore-train fit DATA --coreset-size N [--sampler greedy]` through workflows.fit."""
     from seqcore_train import workflows
-    from seqcore_train.model import ModelConfig, SeqPatchCore
+    from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 
     sampler = "greedy" if args.method == "seqcore-greedy" else "sequential"
     config = ModelConfig(coreset_size=args.coreset_size, sampler=sampler)
@@ -316,8 +320,8 @@ def training_coverage(data: Path, embed, bank) -> dict:
     import torch
     from image_scores import coverage
 
-    from seqcore_train.batches import training_batches
-    from seqcore_train.datasets import open_datasets
+    from seqcore_train.data.batches import training_batches
+    from seqcore_train.data.datasets import open_datasets
 
     dataset = open_datasets([str(data)], split="train")
     batches = training_batches(dataset, dataset.records, BATCH_SIZE, None, None, 0)
@@ -334,9 +338,9 @@ def fit_anomalib(args):
     import anomalib
     from anomalib_patchcore import build_patchcore, fit_patchcore, predict_patchcore
 
-    from seqcore_train.batches import training_batches
-    from seqcore_train.datasets import open_datasets
-    from seqcore_train.features import FeatureExtractor
+    from seqcore_train.data.batches import training_batches
+    from seqcore_train.data.datasets import open_datasets
+    from seqcore_train.model.features import FeatureExtractor
 
     extractor = FeatureExtractor(BACKBONE, LAYERS)
     model = build_patchcore(extractor)
@@ -374,12 +378,12 @@ def fit_anomalib(args):
 
 
 def evaluate(predict, data: Path, crosscheck: bool) -> dict:
-    """Image AUROC, pixel AUROC and AUPRO of one method on the test split, by seqcore_train.metrics."""
+    """Image AUROC, pixel AUROC and AUPRO of one method on the test split, by seqcore_train.evaluation.metrics."""
     import numpy as np
 
-    from seqcore_train.batches import sample_batches, to_tensors
-    from seqcore_train.datasets import open_datasets
-    from seqcore_train.metrics import Evaluator, roc_auc
+    from seqcore_train.data.batches import sample_batches, to_tensors
+    from seqcore_train.data.datasets import open_datasets
+    from seqcore_train.evaluation.metrics import Evaluator, roc_auc
 
     dataset = open_datasets([str(data)], split="test")
     dataset.check()
@@ -503,7 +507,7 @@ def paired_bootstrap_ci(ours: dict, theirs: list[dict], rounds: int = 2000) -> l
     """
     import numpy as np
 
-    from seqcore_train.metrics import roc_auc
+    from seqcore_train.evaluation.metrics import roc_auc
 
     if any("image_scores" not in r for r in [ours, *theirs]):
         return None

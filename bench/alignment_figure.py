@@ -16,7 +16,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from seqcore_train.model import ModelConfig, SeqPatchCore
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 from shared_schemas import atomic_write_bytes
 
 SIZE = (200, 270)

@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from seqcore_train.coreset import SequentialCoreset, greedy_kcenter  # noqa: E402
-from seqcore_train.distances import approx_sq_distances, exact_distances, sq_norms  # noqa: E402
-from seqcore_train.model import ModelConfig, SeqPatchCore  # noqa: E402
-from seqcore_train.scoring import anomaly_maps, nn_distances  # noqa: E402
+from seqcore_train.model.coreset import SequentialCoreset, greedy_kcenter  # noqa: E402
+from seqcore_train.model.distances import approx_sq_distances, exact_distances, sq_norms  # noqa: E402
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore  # noqa: E402
+from seqcore_train.model.scoring import anomaly_maps, nn_distances  # noqa: E402
 
 
 def textures(count: int, seed: int, size: int = 512) -> torch.Tensor:

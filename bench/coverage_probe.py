@@ -47,10 +47,10 @@ from auroc_study import auroc_matrix, paired_ci  # noqa: E402
 from image_scores import coverage, nearest_bank_points, reweighted_scores  # noqa: E402
 from texture_data import TextureSpec, build_texture_category  # noqa: E402
 
-from seqcore_train.batches import sample_batches, to_tensors  # noqa: E402
-from seqcore_train.coreset import SequentialCoreset, greedy_kcenter  # noqa: E402
-from seqcore_train.datasets import open_datasets  # noqa: E402
-from seqcore_train.features import FeatureExtractor  # noqa: E402
+from seqcore_train.data.batches import sample_batches, to_tensors  # noqa: E402
+from seqcore_train.data.datasets import open_datasets  # noqa: E402
+from seqcore_train.model.coreset import SequentialCoreset, greedy_kcenter  # noqa: E402
+from seqcore_train.model.features import FeatureExtractor  # noqa: E402
 
 BATCH_SIZE = 4
 OUT = HERE / "out"

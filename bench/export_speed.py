@@ -4,7 +4,7 @@
     .venv/bin/python bench/export_speed.py --sizes 256 --batch 4 --threads 2
 
 A model is fitted on procedural brushed-metal textures (bench/coreset.py's), one epoch, coreset
-2048 points, at each size, then exported with `seqcore_train.export_model`. Each runtime scores the
+2048 points, at each size, then exported with `seqcore_train.export.model`. Each runtime scores the
 same batch `--repeats` times after two warm-up runs; the table gives the median milliseconds per
 image and the largest relative difference of its maps from the eager model's (a check, not a
 speed). All runtimes get the same thread count. Timings never go into tests.
@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from coreset import textures  # noqa: E402
 
-from seqcore_train.export_model import export_model  # noqa: E402
-from seqcore_train.model import ModelConfig, SeqPatchCore  # noqa: E402
+from seqcore_train.export.model import export_model  # noqa: E402
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore  # noqa: E402
 
 
 def _median_ms(run, repeats: int, images: int) -> float:

@@ -37,10 +37,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from coreset import textures  # noqa: E402
 
-from seqcore_train.coreset import SequentialCoreset  # noqa: E402
-from seqcore_train.distances import exact_distances  # noqa: E402
-from seqcore_train.model import ModelConfig, SeqPatchCore  # noqa: E402
-from seqcore_train.scoring import nn_distances  # noqa: E402
+from seqcore_train.model.coreset import SequentialCoreset  # noqa: E402
+from seqcore_train.model.distances import exact_distances  # noqa: E402
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore  # noqa: E402
+from seqcore_train.model.scoring import nn_distances  # noqa: E402
 
 SENSOR = (2050, 2448)  # H, W
 RENDER_PY = ROOT / "blender_addon" / "render.py"

@@ -33,9 +33,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from seqcore_train.experiment_plan import load_plan
-from seqcore_train.experiment_runner import run_render
-from seqcore_train.experiment_status import duration, planned_images, render_jobs
+from seqcore_train.experiment.plan import load_plan
+from seqcore_train.experiment.runner import run_render
+from seqcore_train.experiment.status import duration, planned_images, render_jobs
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "seqcore_train.cli"]

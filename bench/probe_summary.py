@@ -10,7 +10,7 @@ the luck of the coreset draw, which moves anomalib itself by up to 5 points, is 
 Then per category the mean over data seeds and, last, over all categories and seeds, each with
 the second kind of CI (the seeds' rounds averaged: independent data).
 
-    .venv/bin/python bench/probe_summary.py /tmp/probe.jsonl
+    .venv/bin/python bench/probe_summary.py bench/out/probe.jsonl
 """
 
 from __future__ import annotations

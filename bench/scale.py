@@ -46,7 +46,7 @@ def make_images(folder: Path, count: int, size: tuple[int, int], seed: int = 0) 
 
 def cli(code: str | None) -> list[str]:
     """The seqcore-train command: the installed one, or the package in folder `code` (another
-    version, e.g. `git archive v1 seqcore_train shared_schemas | tar -x -C /tmp/v1`)."""
+    version, e.g. `mkdir -p bench/out/v1 && git archive v1 seqcore_train shared_schemas | tar -x -C bench/out/v1`)."""
     if code is None:
         return CLI
     # -P: the working directory (maybe this checkout) must not come before `code` on sys.path

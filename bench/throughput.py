@@ -1,7 +1,7 @@
 """End-to-end throughput of `seqcore-train predict` and `fit` against the model alone, at 512^2.
 
     .venv/bin/python bench/throughput.py                      # 24 and 240 images, 2 threads
-    .venv/bin/python bench/throughput.py --images 24 --no-fit --code /tmp/previous installed
+    .venv/bin/python bench/throughput.py --images 24 --no-fit --code bench/out/previous installed
     .venv/bin/python bench/throughput.py --images 24 --threshold 1   # every pixel flagged
 
 "Model only" runs in this process on images decoded beforehand: `SeqPatchCore.predict` per batch,
@@ -72,8 +72,8 @@ def launch(command: list[str]) -> tuple[float, float, str]:
 
 
 def decoded_batches(folder: Path, batch_size: int) -> list:
-    from seqcore_train.batches import sample_batches, to_tensors
-    from seqcore_train.datasets import open_datasets
+    from seqcore_train.data.batches import sample_batches, to_tensors
+    from seqcore_train.data.datasets import open_datasets
 
     dataset = open_datasets([str(folder)])
     return [to_tensors(s) for s in sample_batches(dataset, dataset.records, batch_size)]
@@ -81,7 +81,7 @@ def decoded_batches(folder: Path, batch_size: int) -> list:
 
 def model_predict(model_path: Path, batches: list) -> dict:
     """End to end and steady seconds of `SeqPatchCore.predict` over decoded batches."""
-    from seqcore_train.model import SeqPatchCore
+    from seqcore_train.model.patchcore import SeqPatchCore
 
     model = SeqPatchCore.load(model_path, device="cpu")
     model.predict(*batches[0])  # warm-up: backbone built, kernels chosen
@@ -104,7 +104,7 @@ def _steady(ends: list[float], batches: list) -> float | None:
 def model_fit(coreset_size: int, batches: list) -> dict:
     import torch
 
-    from seqcore_train.model import ModelConfig, SeqPatchCore
+    from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 
     model = SeqPatchCore(ModelConfig(coreset_size=coreset_size), device="cpu")
     model.features(batches[0][0][:1])  # warm-up outside the timing, as for predict
@@ -121,7 +121,7 @@ def threshold_flagging(model_path: Path, batches: list, fraction: float) -> floa
     """The map value that `fraction` of the pixels of these images reach (model-only maps)."""
     import torch
 
-    from seqcore_train.model import SeqPatchCore
+    from seqcore_train.model.patchcore import SeqPatchCore
 
     model = SeqPatchCore.load(model_path, device="cpu")
     samples = [model.predict(*b)[0].flatten()[::97] for b in batches[:8]]  # a subsample is plenty

@@ -15,15 +15,16 @@ from bpy.props import (
 )
 
 from .core import vocabulary as vocab
-from .core.camera import CameraView
+from .core.camera import IMAGE_WIDTH, VIEW_WIDTH_MM, CameraView
 from .core.defects import SIZE_FIELDS, DefectSettings
-from .core.render_options import DEFAULT_COUNT, RenderOptions, to_settings
+from .core.render_options import DEFAULT_COUNT, DEFAULT_SAMPLES, RenderOptions, option, to_settings
 from .core.render_plan import preview_sample
-from .core.sample_spec import DatasetSettings, SampleSpec, sample_texture
+from .core.sample_spec import DatasetSettings, SampleSpec, default_resolution, sample_texture
 from .core.water_stain import StainParams
 
 __all__ = [
     "NO_PRESET",
+    "PRESET_DOMAIN",
     "SEQCORE_PG_settings",
     "classes",
     "dataset_settings",
@@ -33,7 +34,8 @@ __all__ = [
     "stain_params",
 ]
 
-NO_PRESET = "none"  # the preset enum's "no preset" item
+NO_PRESET = "none"  # the preset enums' "no preset" item
+PRESET_DOMAIN = "preset"  # the domain enum's "as the content preset says" item
 _DEFECT_DEFAULTS = DefectSettings()
 
 
@@ -68,10 +70,10 @@ class SEQCORE_PG_settings(bpy.types.PropertyGroup):
         name="Light", items=vocab.enum_items(vocab.LIGHTS), default=vocab.DEFAULT_LIGHT
     )
     texture_seed: IntProperty(name="Texture Seed", default=0, min=0)
-    view_width_mm: FloatProperty(name="View Width (mm)", default=40.0, min=1.0, max=200.0)
-    resolution_x: IntProperty(name="Width", default=306, min=8, max=8192)
-    resolution_y: IntProperty(name="Height", default=256, min=8, max=8192)
-    samples: IntProperty(name="Samples", default=16, min=1, max=4096)
+    view_width_mm: FloatProperty(name="View Width (mm)", default=VIEW_WIDTH_MM, min=1.0, max=200.0)
+    resolution_x: IntProperty(name="Width", default=IMAGE_WIDTH, min=8, max=8192)
+    resolution_y: IntProperty(name="Height", default=default_resolution()[1], min=8, max=8192)
+    samples: IntProperty(name="Samples", default=DEFAULT_SAMPLES, min=1, max=4096)
     denoise: BoolProperty(
         name="Denoise",
         default=False,
@@ -97,8 +99,41 @@ class SEQCORE_PG_settings(bpy.types.PropertyGroup):
         default={vocab.DEFAULT_LIGHT},
         description="Lights to mix over the dataset",
     )
+    light_mode: EnumProperty(
+        name="Light Mode",
+        items=vocab.enum_items(vocab.LIGHT_MODES, "light_mode"),
+        default=vocab.DEFAULT_LIGHT_MODE,
+        description=option("light_mode").help,
+    )
     split: EnumProperty(
         name="Split", items=vocab.enum_items(vocab.SPLITS), default=vocab.DEFAULT_SPLIT
+    )
+    resolution_preset: EnumProperty(
+        name="Resolution Preset",
+        items=[
+            (NO_PRESET, "None", "Width, height and view width as set in Inspection Scene"),
+            *vocab.enum_items(vocab.RESOLUTION_PRESETS, "resolution_preset"),
+        ],
+        default=NO_PRESET,
+        description=option("resolution_preset").help,
+    )
+    domain: EnumProperty(
+        name="Domain",
+        items=[
+            (PRESET_DOMAIN, "From Preset", "Target for the target-* presets, else synthetic"),
+            *vocab.enum_items(vocab.DOMAINS),
+        ],
+        default=PRESET_DOMAIN,
+        description=option("domain").help,
+    )
+    bit_depth: EnumProperty(
+        name="Bit Depth",
+        items=vocab.enum_items(vocab.BIT_DEPTHS),
+        default=str(vocab.BIT_DEPTHS[0]),
+        description=option("bit_depth").help,
+    )
+    grid: IntVectorProperty(
+        name="Views (N x M)", size=2, default=(1, 1), min=1, description=option("grid").help
     )
     defects: BoolProperty(name="Defects", default=False, description="Scratches, bumps, dents")
     fingerprints: BoolProperty(name="Fingerprints", default=False)
@@ -179,15 +214,17 @@ def render_options(settings) -> RenderOptions:
     """The sidebar's dataset, defect and impurity settings as render options (core.render_options)."""
     # the toggles are named after the classes: fingerprints, stickers
     drawn = tuple(c for c in vocab.IMPURITY_CLASSES if getattr(settings, f"{c}s"))
+    sized = settings.resolution_preset != NO_PRESET  # the preset's size and view width
     return RenderOptions(
         count=settings.count,
         seed=settings.dataset_seed,
-        resolution=(settings.resolution_x, settings.resolution_y),
+        resolution=None if sized else (settings.resolution_x, settings.resolution_y),
         samples=settings.samples,
         variant=settings.variant,
         lights=tuple(x for x in vocab.LIGHTS if x in settings.lights),
         split=settings.split,
-        view_width_mm=settings.view_width_mm,
+        view_width_mm=None if sized else settings.view_width_mm,
+        grid=tuple(settings.grid),
         defect_count=tuple(settings.defect_count) if settings.defects else None,
         defect_classes=tuple(c for c in vocab.DEFECT_CLASSES if c in settings.defect_classes),
         impurities=(
@@ -199,6 +236,10 @@ def render_options(settings) -> RenderOptions:
         sizes=tuple((name, tuple(getattr(settings, name))) for name in SIZE_FIELDS),
         denoise=settings.denoise,
         preset="" if settings.preset == NO_PRESET else settings.preset,
+        resolution_preset=settings.resolution_preset if sized else "",
+        domain=None if settings.domain == PRESET_DOMAIN else settings.domain,
+        light_mode=settings.light_mode,
+        bit_depth=int(settings.bit_depth),
     )
 
 

@@ -67,8 +67,13 @@ class VIEW3D_PT_seqcore_dataset(_SeqCorePanel, bpy.types.Panel):
         col.prop(s, "variant")
         col.label(text="Lights")
         col.row(align=True).prop(s, "lights")
+        col.prop(s, "light_mode")
         col.prop(s, "split")
         col.prop(s, "preset")  # defects and impurities: see their panel
+        col.prop(s, "domain")
+        col.prop(s, "resolution_preset")  # else the Inspection Scene's size and view width
+        col.prop(s, "grid")
+        col.prop(s, "bit_depth")
         col.operator("seqcore.render_dataset", icon="RENDER_ANIMATION")
         for out, state in running_jobs().items():  # background renders (operators.py)
             box = col.box()

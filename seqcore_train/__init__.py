@@ -10,11 +10,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-# public name -> module that defines it. (The exports stay in their modules, seqcore_train.export_model
-# and .export_dataset: a function named like its submodule would be replaced by the module on import.)
+# public name -> module that defines it. (The exports stay in their modules, seqcore_train.export.model
+# and .export.dataset: a function named like its submodule would be replaced by the module on import.)
 _LAZY = {
-    "SeqPatchCore": "seqcore_train.model",
-    "ModelConfig": "seqcore_train.model",
+    "SeqPatchCore": "seqcore_train.model.patchcore",
+    "ModelConfig": "seqcore_train.model.patchcore",
     "load_dataset": "seqcore_train.api",
     "load_images": "seqcore_train.api",
     "fit": "seqcore_train.api",
@@ -37,7 +37,7 @@ __all__ = [
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time __getattr__ imports on demand
     from seqcore_train.api import calibrate, evaluate, fit, load_dataset, load_images
     from seqcore_train.errors import SeqCoreError
-    from seqcore_train.model import ModelConfig, SeqPatchCore
+    from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 
 
 def __getattr__(name: str):

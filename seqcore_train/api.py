@@ -13,14 +13,15 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from seqcore_train.augment import AugmentConfig
-from seqcore_train.batches import training_batches
-from seqcore_train.datasets import Dataset, open_datasets
+from seqcore_train.data.augment import AugmentConfig
+from seqcore_train.data.batches import AUTO
+from seqcore_train.data.datasets import Dataset, open_datasets
+from seqcore_train.data.images import read_rgb, resize_rgb
 from seqcore_train.errors import DataError
-from seqcore_train.images import read_rgb, resize_rgb
-from seqcore_train.metrics import Evaluator
-from seqcore_train.model import ModelConfig, SeqPatchCore
-from seqcore_train.workflows import REPLAY_BYTES, _common_size, _model_image_size, _scored
+from seqcore_train.evaluation.metrics import Evaluator
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
+from seqcore_train.train_options import TrainOptions
+from seqcore_train.workflows import model_image_size, scored, train
 
 __all__ = ["load_dataset", "load_images", "fit", "calibrate", "evaluate"]
 
@@ -58,48 +59,35 @@ def fit(
     augment: bool = False,
     seed: int = 0,
     image_size: tuple[int, int] | None = None,
-    batch_size: int = 4,
+    batch_size: int | str = AUTO,
     device: str = "auto",
     model: SeqPatchCore | None = None,
 ) -> SeqPatchCore:
     """A model fitted on every record of `dataset` (load it with split="train"); defect pixels
-    never enter the coreset. Pass `model` to fine-tune it instead (its threshold is dropped)."""
+    never enter the coreset. Pass `model` to fine-tune it instead (its threshold is dropped).
+    The same loop and defaults as `seqcore-train fit` (batch size "auto": see `--batch-size`)."""
     if model is None:
         model = SeqPatchCore(config or ModelConfig(), device=device)
     else:
         model.threshold = None  # the old threshold belongs to the old coreset
-    size = _model_image_size(model, image_size, dataset, "fit")
-    batches = training_batches(
-        dataset,
-        dataset.records,
-        batch_size,
-        size,
-        AugmentConfig() if augment else None,
-        seed,
+    training = TrainOptions(
+        epochs=epochs, tol=tol, augment=AugmentConfig() if augment else None, seed=seed
     )
-    model.fit(
-        batches,
-        epochs=epochs,
-        tol=tol,
-        start_epoch=0,
-        generator=torch.Generator().manual_seed(seed),
-        replay_bytes=0 if augment else REPLAY_BYTES,
-    )
-    size = size or _common_size(dataset)
-    if size is not None:
-        model.image_size = size
-    return model
+    size = model_image_size(model, image_size, dataset, "fit")
+    return train(model, dataset, training, size, batch_size)
 
 
 def _evaluator(model, dataset, threshold, min_component_size, batch_size, what) -> Evaluator:
-    size = _model_image_size(model, None, dataset, what)
+    size = model_image_size(model, None, dataset, what)
     evaluator = Evaluator(dataset.classes, threshold, min_component_size)
-    for sample, amap, score in _scored(model, dataset, size, batch_size, what):
+    for sample, amap, score in scored(model, dataset, size, batch_size, what):
         evaluator.update(sample, amap, score)
     return evaluator
 
 
-def calibrate(model: SeqPatchCore, dataset: Dataset, *, batch_size: int = 4) -> tuple[float, float]:
+def calibrate(
+    model: SeqPatchCore, dataset: Dataset, *, batch_size: int | str = AUTO
+) -> tuple[float, float]:
     """Set `model.threshold` to the one maximising pixel F1 on `dataset`; returns (threshold, F1)."""
     evaluator = _evaluator(model, dataset, None, 1, batch_size, "calibrate")
     if evaluator.hist.counts[1].sum() == 0:
@@ -115,7 +103,7 @@ def evaluate(
     *,
     threshold: float | None = None,
     min_component_size: int = 1,
-    batch_size: int = 4,
+    batch_size: int | str = AUTO,
 ) -> dict:
     """The metrics `seqcore-train evaluate` writes to report.json (without figures), as a dict."""
     threshold = model.threshold if threshold is None else threshold

@@ -7,6 +7,7 @@ model files, 2 for bad usage.
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -14,7 +15,13 @@ import click
 
 from seqcore_train.errors import SeqCoreError
 from seqcore_train.heap import huge_pages_for_torch
-from seqcore_train.model_defaults import BLUR_SIGMA, POOL_KERNEL, TILE_PIXELS
+from seqcore_train.model_defaults import (
+    BLUR_SIGMA,
+    CHUNK_SIZE,
+    CORESET_SIZE,
+    POOL_KERNEL,
+    TILE_PIXELS,
+)
 
 __all__ = ["cli", "main"]
 
@@ -70,7 +77,7 @@ def _image_size(_ctx, _param, value):
 
 
 def _label_map(_ctx, _param, value):
-    from seqcore_train.datasets import parse_label_map
+    from seqcore_train.data.datasets import parse_label_map
 
     try:
         return tuple(parse_label_map(value).items())
@@ -78,9 +85,11 @@ def _label_map(_ctx, _param, value):
         raise click.BadParameter(str(exc)) from None
 
 
-def _data_options(function):
-    """Options that say how DATA is read; shared by every command that reads DATA."""
-    options = [
+def _data_options(argument: str = "data"):
+    """DATA (named `argument` in the usage line) and the options that say how it is read, shared by
+    every command that reads DATA; the command receives them as one `options` (DataOptions)."""
+    params = [
+        click.argument(argument, nargs=-1, required=True),
         click.option(
             "--split",
             type=click.Choice(["train", "val", "test"]),
@@ -118,16 +127,33 @@ def _data_options(function):
             "--tile-megapixels",
             type=click.FloatRange(0),
             default=None,
-            expose_value=False,
-            callback=_remember_tile,
             help=f"Most pixels per backbone pass (default {TILE_PIXELS / 1e6:g}); larger images go "
             "one at a time in tiles with the same features. 0: whole images, any size.",
         ),
         _device_option(),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+
+    def decorate(function):
+        @functools.wraps(function)
+        def command(*args, split, label_map, image_size, batch_size, tile_megapixels, **kwargs):
+            from seqcore_train.workflows import DataOptions
+
+            tile = "auto" if tile_megapixels is None else max(1, round(tile_megapixels * 1e6))
+            options = DataOptions(
+                data=tuple(kwargs.pop(argument)),
+                split=split,
+                label_map=label_map or (),
+                image_size=image_size,
+                batch_size=batch_size,
+                tile_pixels=None if tile_megapixels == 0 else tile,
+            )
+            return function(*args, options=options, **kwargs)
+
+        for param in reversed(params):
+            command = param(command)
+        return command
+
+    return decorate
 
 
 def _device(ctx, _param, value):
@@ -164,25 +190,6 @@ def _batch_size(_ctx, _param, value):
     return size
 
 
-def _remember_tile(ctx, _param, value):
-    if value is not None:
-        ctx.meta["seqcore_tile_pixels"] = None if value == 0 else max(1, round(value * 1e6))
-    return value
-
-
-def _options(data, split, label_map, image_size, batch_size):
-    from seqcore_train.workflows import DataOptions
-
-    return DataOptions(
-        data=tuple(data),
-        split=split,
-        label_map=label_map or (),
-        image_size=image_size,
-        batch_size=batch_size,
-        tile_pixels=click.get_current_context().meta.get("seqcore_tile_pixels", "auto"),
-    )
-
-
 @click.group(cls=_OneLineErrors, epilog=DATA_HELP, invoke_without_command=True)
 @click.version_option(package_name="seqcore-train")
 @click.pass_context
@@ -193,45 +200,88 @@ def cli(ctx):
         ctx.exit(2)
 
 
-def _model_config(
-    backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
-):
-    from seqcore_train.features import BACKBONES
-    from seqcore_train.model import ModelConfig
+def _model_options(function):
+    """The model's options; the command receives them as one `config` (ModelConfig)."""
+    params = [
+        click.option(
+            "--backbone",
+            default="efficientnet_lite0",
+            show_default=True,
+            help="efficientnet_lite0 (weights ship with the package), mobilenet_v3_large, resnet18 "
+            "or wide_resnet50_2 (these need --weights or the torch hub cache).",
+        ),
+        click.option(
+            "--layers", default=None, help="Comma-separated stage names (default: backbone's)."
+        ),
+        click.option(
+            "--pool-kernel",
+            type=click.IntRange(1),
+            default=POOL_KERNEL,
+            show_default=True,
+            help="Average-pooling kernel (cells); the paper used 2 on its plates.",
+        ),
+        click.option(
+            "--weights",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="State dict for torchvision backbones.",
+        ),
+        click.option(
+            "--coreset-size", type=click.IntRange(1), default=CORESET_SIZE, show_default=True
+        ),
+        click.option(
+            "--sampler",
+            type=click.Choice(["sequential", "greedy"]),
+            default="sequential",
+            show_default=True,
+        ),
+        click.option(
+            "--blur-sigma",
+            type=click.FloatRange(0),
+            default=BLUR_SIGMA,
+            show_default=True,
+            help="Gaussian blur of the anomaly map (px); the paper used 2 on its plates.",
+        ),
+        click.option(
+            "--chunk-size",
+            type=click.IntRange(1),
+            default=CHUNK_SIZE,
+            show_default=True,
+            help="Patches screened per matrix product (memory: chunk x coreset size x 4 B). A "
+            "replacement re-screens the rest of its chunk, so CPUs like small chunks; GPUs like "
+            "2048 or more.",
+        ),
+    ]
 
-    if backbone not in BACKBONES:
-        raise click.BadParameter(
-            f"unknown backbone {backbone!r} (have: {', '.join(sorted(BACKBONES))}; "
-            "offline default: efficientnet_lite0)",
-            param_hint="--backbone",
-        )
-    layer_names = tuple(x.strip() for x in layers.split(",") if x.strip()) if layers else None
-    try:
-        return ModelConfig(
-            backbone=backbone,
-            layers=layer_names,
-            pool_kernel=pool_kernel,
-            weights=weights,
-            coreset_size=coreset_size,
-            sampler=sampler,
-            blur_sigma=blur_sigma,
-            chunk_size=chunk_size,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+    @functools.wraps(function)
+    def command(*args, backbone, layers, **kwargs):
+        from seqcore_train.model.features import BACKBONES
+        from seqcore_train.model.patchcore import ModelConfig
 
+        if backbone not in BACKBONES:
+            raise click.BadParameter(
+                f"unknown backbone {backbone!r} (have: {', '.join(sorted(BACKBONES))}; "
+                "offline default: efficientnet_lite0)",
+                param_hint="--backbone",
+            )
+        names = tuple(x.strip() for x in layers.split(",") if x.strip()) if layers else None
+        fields = ("pool_kernel", "weights", "coreset_size", "sampler", "blur_sigma", "chunk_size")
+        try:
+            config = ModelConfig(
+                backbone=backbone, layers=names, **{name: kwargs.pop(name) for name in fields}
+            )
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        return function(*args, config=config, **kwargs)
 
-def _train_options(epochs, tol, augment, seed):
-    from seqcore_train.augment import AugmentConfig
-    from seqcore_train.train_options import TrainOptions
-
-    return TrainOptions(
-        epochs=epochs, tol=tol, augment=AugmentConfig() if augment else None, seed=seed
-    )
+    for param in reversed(params):
+        command = param(command)
+    return command
 
 
 def _training_options(function):
-    options = [
+    """How a fit runs; the command receives them as one `training` (TrainOptions) and `resume`."""
+    params = [
         click.option("--epochs", type=click.IntRange(1), default=5, show_default=True),
         click.option(
             "--tol",
@@ -256,140 +306,57 @@ def _training_options(function):
             "--no-resume", is_flag=True, help="Ignore a checkpoint left by an interrupted run."
         ),
     ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+
+    @functools.wraps(function)
+    def command(*args, epochs, tol, augment, seed, no_resume, **kwargs):
+        from seqcore_train.data.augment import AugmentConfig
+        from seqcore_train.train_options import TrainOptions
+
+        training = TrainOptions(
+            epochs=epochs, tol=tol, augment=AugmentConfig() if augment else None, seed=seed
+        )
+        return function(*args, training=training, resume=not no_resume, **kwargs)
+
+    for param in reversed(params):
+        command = param(command)
+    return command
 
 
 @cli.command(epilog=DATA_HELP)
-@click.argument("data", nargs=-1, required=True)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="Model file to write (.safetensors).",
 )
-@click.option(
-    "--backbone",
-    default="efficientnet_lite0",
-    show_default=True,
-    help="efficientnet_lite0 (weights ship with the package), mobilenet_v3_large, resnet18 or "
-    "wide_resnet50_2 (these need --weights or the torch hub cache).",
-)
-@click.option("--layers", default=None, help="Comma-separated stage names (default: backbone's).")
-@click.option(
-    "--pool-kernel",
-    type=click.IntRange(1),
-    default=POOL_KERNEL,
-    show_default=True,
-    help="Average-pooling kernel (cells); the paper used 2 on its plates.",
-)
-@click.option(
-    "--weights",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="State dict for torchvision backbones.",
-)
-@click.option("--coreset-size", type=click.IntRange(1), default=2048, show_default=True)
-@click.option(
-    "--sampler",
-    type=click.Choice(["sequential", "greedy"]),
-    default="sequential",
-    show_default=True,
-)
-@click.option(
-    "--blur-sigma",
-    type=click.FloatRange(0),
-    default=BLUR_SIGMA,
-    show_default=True,
-    help="Gaussian blur of the anomaly map (px); the paper used 2 on its plates.",
-)
-@click.option(
-    "--chunk-size",
-    type=click.IntRange(1),
-    default=512,
-    show_default=True,
-    help="Patches screened per matrix product (memory: chunk x coreset size x 4 B). A replacement "
-    "re-screens the rest of its chunk, so CPUs like small chunks; GPUs like 2048 or more.",
-)
+@_model_options
 @_training_options
-@_data_options
-def fit(
-    data,
-    out,
-    backbone,
-    layers,
-    pool_kernel,
-    weights,
-    coreset_size,
-    sampler,
-    blur_sigma,
-    chunk_size,
-    epochs,
-    tol,
-    augment,
-    seed,
-    no_resume,
-    split,
-    label_map,
-    image_size,
-    batch_size,
-    device,
-):
+@_data_options()
+def fit(out, config, training, resume, options, device):
     """Build a coreset from the nominal (train) images of DATA."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_file
 
-    config = _model_config(
-        backbone, layers, pool_kernel, weights, coreset_size, sampler, blur_sigma, chunk_size
-    )
     with writing_file(out):  # the model file and its checkpoint: one writer
         model = workflows.fit(
-            out,
-            config,
-            _options(data, split, label_map, image_size, batch_size),
-            _train_options(epochs, tol, augment, seed),
-            device=device,
-            resume=not no_resume,
-            log=_log,
+            out, config, options, training, device=device, resume=resume, log=_log
         )
     click.echo(f"wrote {out} ({len(model.bank)} coreset points)")
 
 
 @cli.command(epilog=DATA_HELP)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("data", nargs=-1, required=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @_training_options
-@_data_options
-def finetune(
-    model,
-    data,
-    out,
-    epochs,
-    tol,
-    augment,
-    seed,
-    no_resume,
-    split,
-    label_map,
-    image_size,
-    batch_size,
-    device,
-):
+@_data_options()
+def finetune(model, out, training, resume, options, device):
     """Continue updating MODEL's coreset with DATA (then calibrate again)."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_file
 
     with writing_file(out):
         tuned = workflows.finetune(
-            model,
-            out,
-            _options(data, split, label_map, image_size, batch_size),
-            _train_options(epochs, tol, augment, seed),
-            device=device,
-            resume=not no_resume,
-            log=_log,
+            model, out, options, training, device=device, resume=resume, log=_log
         )
     click.echo(f"wrote {out} ({len(tuned.bank)} coreset points)")
 
@@ -424,20 +391,18 @@ def meld(models, out, coreset_size, epochs, seed, device):
 
 @cli.command(epilog=DATA_HELP)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("data", nargs=-1, required=True)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Write the calibrated model here (default: update MODEL in place).",
 )
-@_data_options
-def calibrate(model, data, out, split, label_map, image_size, batch_size, device):
+@_data_options()
+def calibrate(model, out, options, device):
     """Store the threshold that maximises pixel F1 on the validation split of DATA."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_file
 
-    options = _options(data, split, label_map, image_size, batch_size)
     with writing_file(out or model):  # without --out, MODEL is updated in place
         threshold, f1 = workflows.calibrate(model, options, out, device)
     click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
@@ -445,16 +410,14 @@ def calibrate(model, data, out, split, label_map, image_size, batch_size, device
 
 @cli.command(epilog=DATA_HELP)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("inputs", nargs=-1, required=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--threshold", type=float, default=None, help="Override the calibrated threshold.")
-@_data_options
-def predict(model, inputs, out, threshold, split, label_map, image_size, batch_size, device):
+@_data_options("inputs")
+def predict(model, out, threshold, options, device):
     """Heat maps and binary masks (PNG), overlays (JPEG) and raw maps (.npy) for INPUTS (DATA folders)."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_folder
 
-    options = _options(inputs, split, label_map, image_size, batch_size)
     with writing_folder(out):  # one writer per output (output_lock.py)
         rows = workflows.predict(model, options, out, threshold, device)
     flagged = sum(r["anomalous"] for r in rows)
@@ -463,7 +426,6 @@ def predict(model, inputs, out, threshold, split, label_map, image_size, batch_s
 
 @cli.command(epilog=DATA_HELP)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.argument("data", nargs=-1, required=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--threshold", type=float, default=None, help="Override the calibrated threshold.")
 @click.option(
@@ -474,25 +436,12 @@ def predict(model, inputs, out, threshold, split, label_map, image_size, batch_s
     help="A defect counts as found when a predicted component of this many pixels touches it.",
 )
 @click.option("--name", default=None, help="Row label in the report tables.")
-@_data_options
-def evaluate(
-    model,
-    data,
-    out,
-    threshold,
-    min_component_size,
-    name,
-    split,
-    label_map,
-    image_size,
-    batch_size,
-    device,
-):
+@_data_options()
+def evaluate(model, out, threshold, min_component_size, name, options, device):
     """Metrics on the test split of DATA: report.json, report.md and figures in --out."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_folder
 
-    options = _options(data, split, label_map, image_size, batch_size)
     with writing_folder(out):
         report = workflows.evaluate(
             model, options, out, threshold, min_component_size, name, device
@@ -518,16 +467,16 @@ def evaluate(
 )
 def experiment(plan, out, report_only, dry_run):
     """Run PLAN.toml (renders, every scenario and seed; resumable) and write OUT/report.md."""
-    from seqcore_train.experiment_plan import load_plan
-    from seqcore_train.experiment_report import write_report
-    from seqcore_train.experiment_runner import run_experiment
+    from seqcore_train.experiment.plan import load_plan
+    from seqcore_train.experiment.report import write_report
+    from seqcore_train.experiment.runner import run_experiment
     from seqcore_train.output_lock import writing_folder
 
     if report_only and dry_run:
         raise click.UsageError("--report-only and --dry-run exclude each other")
     parsed = load_plan(plan)  # every plan error surfaces here, before anything runs
     if dry_run:
-        from seqcore_train.experiment_status import describe
+        from seqcore_train.experiment.status import describe
 
         for line in describe(parsed, out):
             click.echo(line)
@@ -567,7 +516,7 @@ def experiment(plan, out, report_only, dry_run):
 def export(model, fmt, out, image_size):
     """Write MODEL as one graph: images (N, 3, H, W) RGB in [0, 1] -> anomaly_map (N, H, W),
     score (N,); the coreset inside, the threshold in its metadata."""
-    from seqcore_train.export_model import export_model
+    from seqcore_train.export.model import export_model
     from seqcore_train.output_lock import writing_file
 
     with writing_file(out):
@@ -595,7 +544,7 @@ def export(model, fmt, out, image_size):
 def export_dataset(data, fmt, out, label_map):
     """Copy DATA into MVTec AD layout (train/good, test/<class>, ground_truth/<class>) with a
     side-car seqcore_export.json; impurity-only images become "good" with a note there."""
-    from seqcore_train.export_dataset import export_dataset as run_export
+    from seqcore_train.export.dataset import export_dataset as run_export
     from seqcore_train.output_lock import writing_file
 
     with writing_file(out):  # OUT appears in one rename, like a file
@@ -629,8 +578,8 @@ def _cluster_command(command: str):
     @click.option("--device", type=click.Choice(["cpu", "gpu"]), default="cpu", show_default=True)
     @click.option("--serial", is_flag=True, help="Run the same steps one by one here, no Ray.")
     def run_stage(plan, out, address, workers, device, serial):
-        from seqcore_train.cluster_plan import load_cluster_plan
-        from seqcore_train.cluster_steps import (
+        from seqcore_train.cluster.plan import load_cluster_plan
+        from seqcore_train.cluster.steps import (
             check_inputs,
             check_plan_runs,
             run_serial,
@@ -647,7 +596,7 @@ def _cluster_command(command: str):
         check_plan_runs(parsed)
         check_inputs(parsed, out, stages_of(command))  # e.g. `fit` before `render`: say so now
         if not serial:
-            from seqcore_train.cluster_ray import import_ray, run_on_ray
+            from seqcore_train.cluster.ray_tasks import import_ray, run_on_ray
 
             import_ray()  # a missing Ray is one line, before any output is written
         check_lock_reach(out, _log)  # the lock must reach every node that writes OUT

@@ -27,14 +27,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from seqcore_train import workflows
-from seqcore_train.augment import border_only, paper_augmentation
+from seqcore_train.data.augment import border_only, paper_augmentation
 from seqcore_train.errors import SeqCoreError
-from seqcore_train.experiment_plan import slug
-from seqcore_train.experiment_runner import RENDER_SCRIPT, run_render
-from seqcore_train.figures import save_pr_curves, save_recall_bars
-from seqcore_train.model import ModelConfig
+from seqcore_train.evaluation.figures import save_pr_curves, save_recall_bars
+from seqcore_train.evaluation.report import render_markdown, write_json
+from seqcore_train.experiment.plan import slug
+from seqcore_train.experiment.runner import RENDER_SCRIPT, run_render
+from seqcore_train.model.patchcore import ModelConfig
 from seqcore_train.model_defaults import PAPER_BLUR_SIGMA, PAPER_POOL_KERNEL
-from seqcore_train.report import render_markdown, write_json
 from seqcore_train.train_options import TrainOptions
 from shared_schemas import MANIFEST_NAME, atomic_write_text, renderer_of, source_digest
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .augment import AugmentConfig
+from .data.augment import AugmentConfig
 
 __all__ = ["TrainOptions"]
 

@@ -19,23 +19,23 @@ import torch
 from tqdm import tqdm
 
 from seqcore_train.background import WriteBehind, overlap_pays, read_ahead
-from seqcore_train.batches import (
+from seqcore_train.data.batches import (
     AUTO,
     auto_batch_size,
     sample_batches,
     to_tensors,
     training_batches,
 )
-from seqcore_train.datasets import Dataset, LoadedSample, image_shape, open_datasets
-from seqcore_train.distances import load_kernels_in_background
+from seqcore_train.data.datasets import Dataset, LoadedSample, image_shape, open_datasets
+from seqcore_train.data.images import jpeg_bytes, png_8bit_bytes, png_bytes
 from seqcore_train.errors import DataError, ModelFileError
+from seqcore_train.evaluation.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
+from seqcore_train.evaluation.metrics import Evaluator
+from seqcore_train.evaluation.report import render_markdown, write_json
 from seqcore_train.heap import return_large_buffers
-from seqcore_train.images import jpeg_bytes, png_8bit_bytes, png_bytes
-from seqcore_train.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
-from seqcore_train.metrics import Evaluator
-from seqcore_train.model import ModelConfig, SeqPatchCore
+from seqcore_train.model.distances import load_kernels_in_background
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 from seqcore_train.model_defaults import TILE_PIXELS
-from seqcore_train.report import render_markdown, write_json
 from seqcore_train.train_options import TrainOptions
 from shared_schemas import atomic_write_bytes
 
@@ -44,6 +44,9 @@ __all__ = [
     "TrainOptions",
     "settings_path",
     "checkpoint_path",
+    "train",
+    "model_image_size",
+    "scored",
     "fit",
     "finetune",
     "meld",
@@ -91,7 +94,7 @@ def _write_settings(output: Path, settings: dict) -> None:
     write_json(settings_path(output), settings)
 
 
-def _model_image_size(
+def model_image_size(
     model: SeqPatchCore, requested: tuple[int, int] | None, dataset: Dataset, where: str
 ) -> tuple[int, int] | None:
     """The (H, W) data must be resized to for this model.
@@ -140,6 +143,54 @@ def _progress(total: int, description: str) -> tqdm:
     return tqdm(total=total, desc=description, unit="img", leave=False, disable=None)
 
 
+def train(
+    model: SeqPatchCore,
+    dataset: Dataset,
+    training: TrainOptions,
+    size: tuple[int, int] | None = None,
+    batch_size: int | str = AUTO,
+    start_epoch: int = 0,
+    on_epoch_end: Callable | None = None,
+) -> SeqPatchCore:
+    """Fit `model` on every record of `dataset` in memory, resized to `size` (H, W) if given: the
+    loop the CLI's fit and fine-tune and the Python API share. Sets the fitted image size."""
+    epochs = training.epochs
+    batch_size = _batch_size(batch_size, model, dataset, size)
+    _bound_heap(model, dataset, size)
+    batches = training_batches(
+        dataset, dataset.records, batch_size, size, training.augment, training.seed
+    )
+    bar = tqdm(total=epochs, initial=start_epoch, desc="epochs", unit="epoch", disable=None)
+
+    def counted(epoch: int) -> Iterator:
+        progress = _progress(len(dataset), f"epoch {epoch + 1}/{epochs}")
+        for images, valid in read_ahead(batches(epoch)):  # decodes the next batch meanwhile
+            yield images, valid
+            progress.update(len(images))
+        progress.close()
+
+    def epoch_done(stats) -> None:
+        if on_epoch_end is not None:
+            on_epoch_end(stats)
+        bar.update(1)
+
+    model.fit(
+        counted,
+        epochs=epochs,
+        tol=training.tol,
+        start_epoch=start_epoch,
+        on_epoch_end=epoch_done,
+        generator=torch.Generator().manual_seed(training.seed),  # the greedy sampler's start
+        # Without augmentation every epoch sees the same patches: replay them from disk.
+        replay_bytes=REPLAY_BYTES if training.augment is None else 0,
+    )
+    bar.close()
+    size = size or _common_size(dataset)
+    if size is not None:
+        model.image_size = size
+    return model
+
+
 def _train(
     model: SeqPatchCore,
     out: Path,
@@ -152,7 +203,7 @@ def _train(
     if model.config.sampler == "sequential" and model.device.type == "cpu":
         load_kernels_in_background()
     dataset = options.open(options.split or "train")
-    size = _model_image_size(model, options.image_size, dataset, str(out))
+    size = model_image_size(model, options.image_size, dataset, str(out))
     model.extractor  # noqa: B018 -- builds the backbone now: a missing one fails before any work
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     checkpoint = checkpoint_path(out)
@@ -164,45 +215,17 @@ def _train(
             saved.metadata.pop("checkpoint", None)
             model, start = saved, int(mark["epoch"]) + 1
             log(f"resuming from {checkpoint} after epoch {start}")
-    epochs = training.epochs
-    batch_size = _batch_size(options.batch_size, model, dataset, size)
-    _bound_heap(model, dataset, size)
-    batches = training_batches(
-        dataset, dataset.records, batch_size, size, training.augment, training.seed
-    )
-    bar = tqdm(total=epochs, initial=start, desc="epochs", unit="epoch", disable=None)
-
-    def counted(epoch: int) -> Iterator:
-        progress = _progress(len(dataset), f"epoch {epoch + 1}/{epochs}")
-        for images, valid in read_ahead(batches(epoch)):  # decodes the next batch meanwhile
-            yield images, valid
-            progress.update(len(images))
-        progress.close()
 
     def on_epoch_end(stats) -> None:
         model.save(
             checkpoint, extra_metadata={"checkpoint": {"epoch": stats.epoch, "settings": key}}
         )
-        bar.update(1)
         log(
             f"epoch {stats.epoch + 1}: {stats.patches} patches, {stats.additions} added, "
             f"{stats.replacements} replaced, d_m {stats.d_m:.4g}, {stats.seconds:.1f} s"
         )
 
-    model.fit(
-        counted,
-        epochs=epochs,
-        tol=training.tol,
-        start_epoch=start,
-        on_epoch_end=on_epoch_end,
-        generator=torch.Generator().manual_seed(training.seed),  # the greedy sampler's start
-        # Without augmentation every epoch sees the same patches: replay them from disk.
-        replay_bytes=REPLAY_BYTES if training.augment is None else 0,
-    )
-    bar.close()
-    size = size or _common_size(dataset)
-    if size is not None:
-        model.image_size = size
+    train(model, dataset, training, size, options.batch_size, start, on_epoch_end)
     model.metadata["training_data"] = model.metadata.get("training_data", []) + [
         {"data": list(options.data), "split": options.split or "train", "images": len(dataset)}
     ]
@@ -295,7 +318,7 @@ def _shared(samples: list[LoadedSample]) -> tuple[list[LoadedSample], tuple]:
     return samples, (images, valid)
 
 
-def _scored(
+def scored(
     model: SeqPatchCore,
     dataset: Dataset,
     size,
@@ -333,9 +356,9 @@ def calibrate(
     model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     split = options.split or "val"
     dataset = options.open(split)
-    size = _model_image_size(model, options.image_size, dataset, str(model_path))
+    size = model_image_size(model, options.image_size, dataset, str(model_path))
     evaluator = Evaluator(dataset.classes, None)
-    for sample, amap, score in _scored(model, dataset, size, options.batch_size, "calibrate"):
+    for sample, amap, score in scored(model, dataset, size, options.batch_size, "calibrate"):
         evaluator.update(sample, amap, score)
     if evaluator.hist.counts[1].sum() == 0:
         raise DataError(
@@ -380,12 +403,12 @@ def evaluate(
     threshold = _threshold(model, threshold, model_path)
     split = options.split or "test"
     dataset = options.open(split)
-    size = _model_image_size(model, options.image_size, dataset, str(model_path))
+    size = model_image_size(model, options.image_size, dataset, str(model_path))
     evaluator = Evaluator(dataset.classes, threshold, min_component_size)
     best: dict | None = None
     worst: dict | None = None
     started = time.perf_counter()
-    for sample, amap, score in _scored(model, dataset, size, options.batch_size, "evaluate"):
+    for sample, amap, score in scored(model, dataset, size, options.batch_size, "evaluate"):
         result = evaluator.update(sample, amap, score)
         panel = {
             "id": sample.record.sample_id,
@@ -409,7 +432,7 @@ def evaluate(
     report["seconds"] = round(time.perf_counter() - started, 2)
     label = name or Path(model_path).stem
     out = Path(out)
-    from seqcore_train.figures import save_best_worst, save_pr_curves, save_recall_bars
+    from seqcore_train.evaluation.figures import save_best_worst, save_pr_curves, save_recall_bars
 
     figures = [
         ("Per-class recall", "figures/per_class_recall.png"),
@@ -529,15 +552,15 @@ def predict(
     model = _tiled(SeqPatchCore.load(model_path, device=device), options)
     threshold = _threshold(model, threshold, model_path)
     dataset = options.open(options.split)
-    size = _model_image_size(model, options.image_size, dataset, str(model_path))
+    size = model_image_size(model, options.image_size, dataset, str(model_path))
     out = Path(out)
     rows = []
     if overlap is None:
         overlap = overlap_pays(model.device)
-    scored = _scored(model, dataset, size, options.batch_size, "predict", overlap)
+    results = scored(model, dataset, size, options.batch_size, "predict", overlap)
     # Behind the model: one image's encoding and writing; otherwise the previous image's files.
     with WriteBehind(pending=1 if overlap else FILES_PER_IMAGE) as writer:
-        for sample, amap, score in scored:
+        for sample, amap, score in results:
             stem = sample.record.sample_id.replace("/", "__")
             predicted = (amap >= threshold) & sample.valid
             input_size = image_shape(sample.record.image)

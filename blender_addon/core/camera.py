@@ -25,6 +25,8 @@ __all__ = [
 
 PLATE_SIZE_MM = (100.0, 120.0)
 SENSOR_ASPECT = 2448 / 2050  # the real camera's width / height
+VIEW_WIDTH_MM = 40.0  # default plate width one image sees
+IMAGE_WIDTH = 306  # default image width (px); the height follows SENSOR_ASPECT: 306 x 256
 SENSOR_WIDTH_MM = 36.0
 
 
@@ -40,7 +42,7 @@ class CameraView:
     """
 
     center_mm: tuple[float, float] = (0.0, 0.0)
-    width_mm: float = 40.0
+    width_mm: float = VIEW_WIDTH_MM
     distance_m: float | None = None
 
     def __post_init__(self) -> None:

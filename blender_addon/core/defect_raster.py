@@ -275,7 +275,7 @@ def _ridge_filter(rho: np.ndarray, spacing_mm: float, x, y, pixel_mm: float) -> 
 
     The local ridge period is spacing / |grad rho| (warps and the whorl shorten it). Ridges of 2-4
     image pixels per period alias into false whorls and moire and make a faint film look like a
-    print (issue 11: 0.4-0.55 mm ridges at 0.13 mm/px), so they fade out between 6 and 3 pixels per
+    print (0.4-0.55 mm ridges at 0.13 mm/px did), so they fade out between 6 and 3 pixels per
     period, leaving the smudge (the pattern's mean); the pure cosine has no harmonics that could alias.
     """
     if min(rho.shape) < 2:

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import SettingsError
-from .vocabulary import LIGHTS
+from .vocabulary import HEX, HEX_ROT90, HEX_X2, LIGHTS, RING
 
 __all__ = [
     "EMISSION_EDGE",
@@ -46,10 +46,10 @@ class LightShape:
 
 
 SHAPES = {
-    "hex": LightShape(6),
-    "hex_rot90": LightShape(6, rotation=math.pi / 2),
-    "hex_x2": LightShape(6, scale=2.0),
-    "ring": LightShape(64),  # a polygon fine enough to pass for a circle
+    HEX: LightShape(6),
+    HEX_ROT90: LightShape(6, rotation=math.pi / 2),
+    HEX_X2: LightShape(6, scale=2.0),
+    RING: LightShape(64),  # a polygon fine enough to pass for a circle
 }
 
 

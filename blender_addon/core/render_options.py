@@ -10,17 +10,23 @@ render.py's command line (`parse_args`) and the sidebar (`properties.render_opti
 
 A resolution preset (`core.resolution_presets`) sets image size and view width unless given. render.py
 takes `--preset` twice at most: one content preset and one resolution preset.
+
+Every option is declared once, in `OPTIONS`: its `RenderOptions` field, render.py's flag with its
+argparse keywords and help (the parser is built from the table), and the sidebar properties that set
+it (`properties.py`, which takes its descriptions from here; a test checks that every field is in
+the table and that the sidebar has every property the table names).
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .camera import IMAGE_WIDTH, VIEW_WIDTH_MM
 from .defect_options import parse_class_list, parse_range, parse_size
 from .defect_presets import preset_info
-from .defects import DefectSettings
+from .defects import SIZE_FIELDS, DefectSettings
 from .errors import SettingsError
 from .gpu_selection import GPU_BACKENDS, render_device
 from .resolution_presets import DEFAULT_RESOLUTION_PRESET, resolution_preset
@@ -35,6 +41,7 @@ from .vocabulary import (
     DEVICES,
     DOMAINS,
     IMPURITIES,
+    IMPURITY_CLASSES,
     LIGHT_MODES,
     LIGHTS,
     PLACEMENTS,
@@ -45,10 +52,10 @@ from .vocabulary import (
     WATER_STAIN,
 )
 
-__all__ = ["RenderOptions", "parse_args", "to_settings"]
+__all__ = ["OPTIONS", "Option", "RenderOptions", "option", "parse_args", "to_settings"]
 
 DEFAULT_COUNT = 8
-DEFAULT_VIEW_WIDTH_MM = 40.0
+DEFAULT_SAMPLES = 16
 PRESET_DEFECTS = (1, 3)  # defects per image of a preset's plates, unless given
 
 
@@ -59,7 +66,7 @@ class RenderOptions:
     count: int | None = None
     seed: int = 0
     resolution: tuple[int, int] | None = None  # None: the resolution preset's, else 306 x 256
-    samples: int = 16
+    samples: int = DEFAULT_SAMPLES
     variant: str | None = None
     lights: tuple[str, ...] = ()  # mixed over the dataset; repeats dropped, empty: the default
     split: str | None = None
@@ -109,9 +116,7 @@ def to_settings(options: RenderOptions) -> DatasetSettings:
     count = options.count if options.count is not None else (info.count if info else DEFAULT_COUNT)
     sized = resolution_preset(options.resolution_preset) if options.resolution_preset else None
     resolution = options.resolution or (sized.resolution if sized else default_resolution())
-    view_width_mm = options.view_width_mm or (
-        sized.view_width_mm if sized else DEFAULT_VIEW_WIDTH_MM
-    )
+    view_width_mm = options.view_width_mm or (sized.view_width_mm if sized else VIEW_WIDTH_MM)
     return DatasetSettings(
         count=count,
         seed=options.seed,
@@ -150,6 +155,96 @@ def _preset_help() -> str:
     )
 
 
+@dataclass(frozen=True)
+class Option:
+    """One render option: its `RenderOptions` field, render.py's flag and the sidebar's properties."""
+
+    name: str  # the RenderOptions field
+    flag: str  # render.py's option
+    help: str
+    cli: dict | None = field(default_factory=dict)  # argparse keywords; None: another row's flag
+    sidebar: tuple[str, ...] = ()  # the sidebar properties that set it; (): command line only
+
+
+_WIDTH, _HEIGHT = default_resolution(IMAGE_WIDTH)
+
+OPTIONS: tuple[Option, ...] = (
+    Option("count", "--count", f"number of plates (default {DEFAULT_COUNT}, or the preset's)",
+           {"type": int, "default": None}, ("count",)),
+    Option("seed", "--seed", "dataset seed: same seed, same dataset",
+           {"type": int, "default": 0}, ("dataset_seed",)),
+    Option("resolution", "--resolution",
+           f"image size in pixels (default {_WIDTH} {_HEIGHT}, the sensor's 2448:2050 aspect, or "
+           "the resolution preset's)",
+           {"type": int, "nargs": 2, "metavar": ("W", "H"), "default": None},
+           ("resolution_x", "resolution_y")),
+    Option("samples", "--samples", "Cycles samples per pixel",
+           {"type": int, "default": DEFAULT_SAMPLES}, ("samples",)),
+    Option("variant", "--variant",
+           "paired (default) renders every sample clean and stained (same texture and seed)",
+           {"choices": VARIANTS, "default": None}, ("variant",)),
+    Option("lights", "--light",
+           f"light source; repeat for several (default {DEFAULT_LIGHT}); see --light-mode",
+           {"action": "append", "choices": LIGHTS}, ("lights",)),
+    Option("light_mode", "--light-mode",
+           "with several --light: random (default) draws one light per plate; each renders every "
+           "plate under every light (same plate, same seed; ids get the light's name): the paper's "
+           "domain-randomised set with --light hex --light hex_rot90 --light hex_x2",
+           {"choices": LIGHT_MODES, "default": DEFAULT_LIGHT_MODE}, ("light_mode",)),
+    Option("split", "--split", "the split every sample of the dataset belongs to",
+           {"choices": SPLITS, "default": None}, ("split",)),
+    Option("defect_count", "--defects",
+           "add scratches, bumps and dents: MIN-MAX per image (default 1-3)",
+           {"nargs": "?", "const": "1-3", "default": None, "metavar": "MIN-MAX"},
+           ("defects", "defect_count")),
+    Option("defect_classes", "--defect-classes",
+           "comma-separated defect classes drawn by --defects",
+           {"default": ",".join(DEFECT_CLASSES)}, ("defect_classes",)),
+    Option("impurities", "--impurities",
+           f"comma-separated impurities from {','.join(IMPURITIES)} (default {WATER_STAIN})",
+           {"default": None}, tuple(f"{c}s" for c in IMPURITY_CLASSES)),
+    Option("impurity_count", "--impurity-count",
+           "fingerprints/stickers per image when listed in --impurities (default 0-1)",
+           {"default": "0-1", "metavar": "MIN-MAX"}, ("impurity_count",)),
+    Option("placement", "--placement",
+           "next_to_defect puts each fingerprint/sticker right beside a defect",
+           {"choices": PLACEMENTS, "default": "random"}, ("placement",)),
+    Option("sizes", "--defect-size",
+           "size range in mm, e.g. scratch_length_mm=10-30 (repeatable; see README)",
+           {"action": "append", "default": [], "metavar": "NAME=MIN-MAX"}, SIZE_FIELDS),
+    Option("preset", "--preset", "", {"action": "append", "choices": PRESETS + RESOLUTION_PRESETS,
+                                      "default": []}, ("preset",)),
+    Option("resolution_preset", "--preset", "image size and view width unless given", None,
+           ("resolution_preset",)),
+    Option("domain", "--domain",
+           "synthetic (default) or target: the same scene made to differ like photographs (lens "
+           "blur, sensor noise, 12-bit ADC, exposure and white balance, wider textures, plate "
+           "edges); target-* presets imply target",
+           {"choices": DOMAINS, "default": None}, ("domain",)),
+    Option("bit_depth", "--bit-depth",
+           "bits per channel of the RGB images (default 8; masks are unchanged)",
+           {"type": int, "choices": BIT_DEPTHS, "default": 8}, ("bit_depth",)),
+    Option("view_width_mm", "--view-width-mm",
+           f"plate width seen by the image (default {VIEW_WIDTH_MM:g}, or the resolution preset's)",
+           {"type": float, "default": None}, ("view_width_mm",)),
+    Option("grid", "--grid", "N x M camera positions per plate (default one view in the middle)",
+           {"type": int, "nargs": 2, "metavar": ("N", "M"), "default": (1, 1)}, ("grid",)),
+    Option("denoise", "--denoise",
+           "OpenImageDenoise the images (less noise, but clean/stained pairs then differ a little "
+           "outside the stains too)",
+           {"action": "store_true"}, ("denoise",)),
+    Option("stain_rim_roughness", "--stain-rim-roughness",
+           "add up to R roughness at water-stain rims, an extension of the paper's Algorithm 1 "
+           "(default 0: stains change reflectance only)",
+           {"type": float, "default": 0.0, "metavar": "R"}),
+)  # fmt: skip
+
+
+def option(name: str) -> Option:
+    """The row of RenderOptions field `name`."""
+    return next(o for o in OPTIONS if o.name == name)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, not usage + message
         self.exit(2, f"render.py: error: {message}\n")
@@ -158,100 +253,11 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     p = _Parser(prog="render.py", description="Render a SeqCore inspection dataset with Cycles.")
     p.add_argument("--out", type=Path, help="dataset folder (created; resumed if it exists)")
-    p.add_argument(
-        "--count", type=int, default=None, help="number of plates (default 8, or the preset's)"
-    )
-    p.add_argument("--seed", type=int, default=0, help="dataset seed: same seed, same dataset")
-    p.add_argument(
-        "--resolution",
-        type=int,
-        nargs=2,
-        metavar=("W", "H"),
-        default=None,
-        help="image size in pixels (default 306 256, the sensor's 2448:2050 aspect, or the "
-        "resolution preset's)",
-    )
-    p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel")
-    p.add_argument(
-        "--variant",
-        choices=VARIANTS,
-        default=None,
-        help="paired (default) renders every sample clean and stained (same texture and seed)",
-    )
-    p.add_argument(
-        "--light",
-        action="append",
-        choices=LIGHTS,
-        help=f"light source; repeat for several (default {DEFAULT_LIGHT}); see --light-mode",
-    )
-    p.add_argument(
-        "--light-mode",
-        choices=LIGHT_MODES,
-        default=DEFAULT_LIGHT_MODE,
-        help="with several --light: random (default) draws one light per plate; each renders "
-        "every plate under every light (same plate, same seed; ids get the light's name): the "
-        "paper's domain-randomised set with --light hex --light hex_rot90 --light hex_x2",
-    )
-    p.add_argument("--split", choices=SPLITS, default=None)
-    p.add_argument(
-        "--defects",
-        nargs="?",
-        const="1-3",
-        default=None,
-        metavar="MIN-MAX",
-        help="add scratches, bumps and dents: MIN-MAX per image (default 1-3)",
-    )
-    p.add_argument(
-        "--defect-classes",
-        default=",".join(DEFECT_CLASSES),
-        help="comma-separated defect classes drawn by --defects",
-    )
-    p.add_argument(
-        "--impurities",
-        default=None,
-        help=f"comma-separated impurities from {','.join(IMPURITIES)} (default {WATER_STAIN})",
-    )
-    p.add_argument(
-        "--impurity-count",
-        default="0-1",
-        metavar="MIN-MAX",
-        help="fingerprints/stickers per image when listed in --impurities (default 0-1)",
-    )
-    p.add_argument(
-        "--placement",
-        choices=PLACEMENTS,
-        default="random",
-        help="next_to_defect puts each fingerprint/sticker right beside a defect",
-    )
-    p.add_argument(
-        "--defect-size",
-        action="append",
-        default=[],
-        metavar="NAME=MIN-MAX",
-        help="size range in mm, e.g. scratch_length_mm=10-30 (repeatable; see README)",
-    )
-    p.add_argument(
-        "--preset",
-        action="append",
-        choices=PRESETS + RESOLUTION_PRESETS,
-        default=[],
-        help=_preset_help(),
-    )
-    p.add_argument(
-        "--domain",
-        choices=DOMAINS,
-        default=None,
-        help="synthetic (default) or target: the same scene made to differ like photographs "
-        "(lens blur, sensor noise, 12-bit ADC, exposure and white balance, wider textures, plate "
-        "edges); target-* presets imply target",
-    )
-    p.add_argument(
-        "--bit-depth",
-        type=int,
-        choices=BIT_DEPTHS,
-        default=8,
-        help="bits per channel of the RGB images (default 8; masks are unchanged)",
-    )
+    for row in OPTIONS:
+        if row.cli is not None:
+            text = _preset_help() if row.name == "preset" else row.help
+            p.add_argument(row.flag, help=text, **row.cli)
+    # how and where to render, not what: these are not render options
     p.add_argument("--shard", default="1/1", help="render shard I of N (split by plate)")
     p.add_argument("--device", choices=DEVICES, default="cpu")
     p.add_argument(
@@ -269,34 +275,6 @@ def _parser() -> _Parser:
         help="with --device gpu: render on these GPUs only, numbered from 0 as Blender's "
         "Preferences > System lists the backend's GPUs (a wrong number's error lists them); "
         "default all",
-    )
-    p.add_argument(
-        "--view-width-mm",
-        type=float,
-        default=None,
-        help="plate width seen by the image (default 40, or the resolution preset's)",
-    )
-    p.add_argument(
-        "--grid",
-        type=int,
-        nargs=2,
-        metavar=("N", "M"),
-        default=(1, 1),
-        help="N x M camera positions per plate (default one view in the middle)",
-    )
-    p.add_argument(
-        "--denoise",
-        action="store_true",
-        help="OpenImageDenoise the images (less noise, but clean/stained pairs then "
-        "differ a little outside the stains too)",
-    )
-    p.add_argument(
-        "--stain-rim-roughness",
-        type=float,
-        default=0.0,
-        metavar="R",
-        help="add up to R roughness at water-stain rims, an extension of the paper's Algorithm 1 "
-        "(default 0: stains change reflectance only)",
     )
     p.add_argument(
         "--merge",

@@ -10,7 +10,14 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .camera import SENSOR_ASPECT, CameraView, grid_centers_mm, view_rect_mm
+from .camera import (
+    IMAGE_WIDTH,
+    SENSOR_ASPECT,
+    VIEW_WIDTH_MM,
+    CameraView,
+    grid_centers_mm,
+    view_rect_mm,
+)
 from .defect_presets import plan_instances, preset_plan
 from .defects import DefectSettings, sample_instances
 from .errors import SettingsError
@@ -40,7 +47,7 @@ __all__ = [
 ]
 
 
-def default_resolution(width: int = 306) -> tuple[int, int]:
+def default_resolution(width: int = IMAGE_WIDTH) -> tuple[int, int]:
     """Resolution with the real sensor's 2448:2050 aspect."""
     return (width, max(1, round(width / SENSOR_ASPECT)))
 
@@ -110,7 +117,7 @@ class DatasetSettings:
     variant: str = "paired"
     lights: tuple[str, ...] = (DEFAULT_LIGHT,)
     split: str = "train"
-    view_width_mm: float = 40.0
+    view_width_mm: float = VIEW_WIDTH_MM
     grid: tuple[int, int] = (1, 1)
     defects: bool = False
     impurities: tuple[str, ...] = (WATER_STAIN,)
@@ -174,6 +181,13 @@ class DatasetSettings:
         }
 
 
+# plate_rng's streams, one per purpose; the target domain draws from TARGET_STREAM (4).
+TEXTURE_STREAM = 0
+STAIN_STREAM = 1
+INSTANCE_STREAM = 2  # defects and impurities
+LIGHT_STREAM = 3  # the light and the Cycles seed
+
+
 def plate_rng(seed: int, plate: int, stream: int) -> np.random.Generator:
     """Independent streams per (dataset seed, plate, purpose): adding defects never moves the stains."""
     return np.random.default_rng([seed, plate, stream])
@@ -226,9 +240,11 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
 
     Defects and impurities are drawn over the plate region all views cover together.
     """
-    texture = sample_texture(plate_rng(settings.seed, plate, 0))
-    stain = sample_stain(plate_rng(settings.seed, plate, 1), settings.stain_rim_roughness)
-    misc = plate_rng(settings.seed, plate, 3)
+    texture = sample_texture(plate_rng(settings.seed, plate, TEXTURE_STREAM))
+    stain = sample_stain(
+        plate_rng(settings.seed, plate, STAIN_STREAM), settings.stain_rim_roughness
+    )
+    misc = plate_rng(settings.seed, plate, LIGHT_STREAM)
     light = settings.lights[int(misc.integers(0, len(settings.lights)))]
     sampling_seed = int(misc.integers(0, 2**31 - 1))
     centers = grid_centers_mm(*settings.grid) if settings.grid != (1, 1) else [(0.0, 0.0)]
@@ -258,9 +274,11 @@ def sample_plate_specs(settings: DatasetSettings, plate: int, with_stain: bool) 
     if wanted:
         defect_settings = settings.defect_settings or DefectSettings()
         if plan is not None:
-            placed = plan_instances([settings.seed, plate, 2], plan, defect_settings, union)
+            seed = [settings.seed, plate, INSTANCE_STREAM]
+            placed = plan_instances(seed, plan, defect_settings, union)
         else:
-            placed = sample_instances(plate_rng(settings.seed, plate, 2), defect_settings, union)
+            rng = plate_rng(settings.seed, plate, INSTANCE_STREAM)
+            placed = sample_instances(rng, defect_settings, union)
     if use_stain and settings.domain == "target":  # stains of another model than Algorithm 1
         rng = plate_rng(settings.seed, plate, TARGET_STAIN_STREAM)
         placed = placed + place_residue_stains(rng, placed, union)

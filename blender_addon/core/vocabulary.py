@@ -19,6 +19,10 @@ __all__ = [
     "DEFECT_CLASSES",
     "DEVICES",
     "DOMAINS",
+    "FAMILY_LABELS",
+    "HEX",
+    "HEX_ROT90",
+    "HEX_X2",
     "IMPURITIES",
     "IMPURITY_CLASSES",
     "LABELS",
@@ -27,14 +31,16 @@ __all__ = [
     "PLACEMENTS",
     "PRESETS",
     "RESOLUTION_PRESETS",
+    "RING",
     "SPLITS",
     "VARIANTS",
     "WATER_STAIN",
     "enum_items",
 ]
 
-LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
-DEFAULT_LIGHT = "hex"  # the real system's
+HEX, HEX_ROT90, HEX_X2, RING = "hex", "hex_rot90", "hex_x2", "ring"
+LIGHTS = (HEX, HEX_ROT90, HEX_X2, RING)
+DEFAULT_LIGHT = HEX  # the real system's
 VARIANTS = ("paired", "clean", "stained")  # paired: every plate rendered clean and stained
 SPLITS = schemas.SPLITS
 DEFAULT_SPLIT = "train"
@@ -56,10 +62,10 @@ BIT_DEPTHS = (8, 16)  # bits per channel of the RGB images
 
 # (label, description) of every name, for the sidebar's enums
 LABELS = {
-    "hex": ("Hexagonal", "Hexagonal light around the camera (the real system's)"),
-    "hex_rot90": ("Hexagonal, rotated 90°", "The hexagonal light rotated 90° about Z"),
-    "hex_x2": ("Hexagonal, 2× size", "The hexagonal light scaled 2×"),
-    "ring": ("Ring", "Circular ring light"),
+    HEX: ("Hexagonal", "Hexagonal light around the camera (the real system's)"),
+    HEX_ROT90: ("Hexagonal, rotated 90°", "The hexagonal light rotated 90° about Z"),
+    HEX_X2: ("Hexagonal, 2× size", "The hexagonal light scaled 2×"),
+    RING: ("Ring", "Circular ring light"),
     "paired": ("Paired", "Each plate clean and stained, same texture and seed"),
     "clean": ("Clean", "No water stains"),
     "stained": ("Stained", "With water stains"),
@@ -81,12 +87,29 @@ LABELS = {
     "target-test": ("Target Test", "Target domain: defect and impurity mix of Demo Test"),
     "cpu": ("CPU", "Cycles on the CPU"),
     "gpu": ("GPU", "CUDA/OptiX/HIP/Metal if present"),
+    "synthetic": ("Synthetic", "The rendered scene as it is"),
+    "target": ("Target", "The same scene made to differ like photographs"),
+    "8": ("8 bits", "8 bits per channel"),
+    "16": ("16 bits", "16 bits per channel"),
+}
+# Names that mean something else in another family ("random" placement, "cpu" device), by family.
+FAMILY_LABELS = {
+    "light_mode": {
+        "random": ("Random", "One light drawn per plate"),
+        "each": ("Each", "Every plate under every light (ids get the light's name)"),
+    },
+    "resolution_preset": {
+        "sensor": ("Sensor", "2448 x 2050 px on 48 mm, the paper's camera"),
+        "cpu": ("CPU", "612 x 512 px on 20 mm: 0.1 mm scratches at least 3 px wide"),
+    },
 }
 
 
-def enum_items(names) -> list[tuple[str, str, str]]:
-    """(identifier, label, description) items of an enum property, in the order given.
+def enum_items(names, family: str = "") -> list[tuple[str, str, str]]:
+    """(identifier, label, description) items of an enum property, in the order given; `family`
+    picks the labels of names another family shares (FAMILY_LABELS).
 
     Blender stores an enum by its item's position, so an order once released must not change.
     """
-    return [(name, *LABELS[name]) for name in names]
+    labels = {**LABELS, **FAMILY_LABELS.get(family, {})}
+    return [(str(name), *labels[str(name)]) for name in names]

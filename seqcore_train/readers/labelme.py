@@ -19,9 +19,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from seqcore_train.data.records import (
+    ClassTable,
+    DataSpec,
+    Record,
+    Targets,
+    image_files_in,
+    split_folders,
+)
 from seqcore_train.errors import DataError
 from seqcore_train.readers.folder import folder_records
-from seqcore_train.records import ClassTable, DataSpec, Record, image_files_in, split_folders
 
 __all__ = [
     "IGNORE",
@@ -33,6 +40,32 @@ __all__ = [
 ]
 
 IGNORE = "ignore"
+
+
+NAME = "labelme"
+FILTERS = False
+
+
+def detect(path: Path) -> bool:
+    return path.is_dir() and is_labelme_folder(path)
+
+
+def records(spec: DataSpec, classes: ClassTable) -> list[Record]:
+    return labelme_records(spec)
+
+
+def targets(
+    record: Record, shape, classes: ClassTable, label_map: dict[str, str]
+) -> Targets | None:
+    """An image without a JSON file beside it is nominal."""
+    if record.annotation is None:
+        return None
+    return Targets(*rasterize_labelme(record.annotation, shape, classes, label_map))
+
+
+def check(record: Record, shape, classes: ClassTable, label_map: dict[str, str]) -> None:
+    if record.annotation is not None:
+        check_labelme(record.annotation, shape, classes, label_map)
 
 
 def is_labelme_folder(path: Path) -> bool:

@@ -3,13 +3,41 @@ variant and light, semantic masks remapped from the manifest's class ids to the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from seqcore_train.data.records import (
+    ClassTable,
+    DataSpec,
+    Record,
+    Targets,
+    check_mask_shape,
+    read_mask_of_shape,
+)
 from seqcore_train.errors import DataError
-from seqcore_train.records import ClassTable, DataSpec, Record, read_mask_of_shape
 from shared_schemas import ManifestError, load_manifest
 
 __all__ = ["manifest_records", "manifest_targets"]
+
+NAME = "manifest"
+FILTERS = True  # PATH::variant=...,light=... select samples
+
+
+def detect(path: Path) -> bool:
+    return (path.is_file() and path.name == "manifest.json") or (path / "manifest.json").is_file()
+
+
+def records(spec: DataSpec, classes: ClassTable) -> list[Record]:
+    return manifest_records(spec, classes)
+
+
+def targets(record: Record, shape, classes: ClassTable, label_map: dict[str, str]) -> Targets:
+    return Targets(*manifest_targets(record, shape, classes))
+
+
+def check(record: Record, shape, classes: ClassTable, label_map: dict[str, str]) -> None:
+    check_mask_shape(record.annotation, shape, record.image)
 
 
 def manifest_records(spec: DataSpec, classes: ClassTable) -> list[Record]:

@@ -12,12 +12,45 @@ from pathlib import Path
 
 import numpy as np
 
+from seqcore_train.data.records import (
+    ClassTable,
+    DataSpec,
+    Record,
+    Targets,
+    check_mask_shape,
+    image_files_in,
+    read_mask_of_shape,
+)
 from seqcore_train.errors import DataError
-from seqcore_train.records import ClassTable, DataSpec, Record, image_files_in, read_mask_of_shape
 
 __all__ = ["is_mvtec_category", "mvtec_records", "mvtec_targets"]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+
+
+NAME = "mvtec"
+FILTERS = False
+
+
+def detect(path: Path) -> bool:
+    return is_mvtec_category(path)
+
+
+def records(spec: DataSpec, classes: ClassTable) -> list[Record]:
+    return mvtec_records(spec, classes)
+
+
+def targets(
+    record: Record, shape, classes: ClassTable, label_map: dict[str, str]
+) -> Targets | None:
+    """Test images of a defect type have a mask; the rest are nominal."""
+    if record.annotation is None:
+        return None
+    return Targets(*mvtec_targets(record, shape, classes))
+
+
+def check(record: Record, shape, classes: ClassTable, label_map: dict[str, str]) -> None:
+    check_mask_shape(record.annotation, shape, record.image)
 
 
 def is_mvtec_category(path: Path) -> bool:

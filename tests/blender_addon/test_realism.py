@@ -109,7 +109,7 @@ def test_fingerprint_ridges_stay_below_half_nyquist_at_any_resolution(image_px_p
 def test_fingerprint_ridge_limit_is_what_removes_the_fine_ridges():
     # at 3.6 px per nominal period (shorter where the whorl and warps bend the ridges) the
     # unlimited pattern keeps a quarter of its energy above Nyquist / 2, the limited one < 10 %
-    # (at 1.8 px the unlimited ridges fold below Nyquist / 2 instead: the false whorls of issue 11)
+    # (at 1.8 px the unlimited ridges fold below Nyquist / 2 instead: the false whorls seen before)
     assert _high_frequency_share(_fingerprint_image(8.0, limit=False)) > 0.2
 
 

@@ -93,3 +93,12 @@ def test_render_py_bad_options_exit_nonzero_with_one_line(args, needle):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("render.py: error:") and needle in lines[0]
+
+
+def test_each_purpose_draws_from_its_own_plate_stream():
+    from blender_addon.core import sample_spec
+    from blender_addon.core.target_domain import TARGET_STREAM
+
+    streams = (sample_spec.TEXTURE_STREAM, sample_spec.STAIN_STREAM, sample_spec.INSTANCE_STREAM,
+               sample_spec.LIGHT_STREAM, TARGET_STREAM)  # fmt: skip
+    assert sorted(streams) == list(range(5))  # the numbers every rendered manifest was drawn with

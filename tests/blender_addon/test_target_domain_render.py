@@ -105,7 +105,7 @@ def test_sixteen_bit_images_hold_the_render_with_its_low_byte(bpy_module, twins,
     pytest.importorskip(
         "torch", reason="the training side's reader needs torch (not in the LTS env)"
     )
-    from seqcore_train.images import read_rgb
+    from seqcore_train.data.images import read_rgb
 
     root, synthetic, _ = twins
     deep = _render(bpy_module, replace(SETTINGS, count=1, bit_depth=16), tmp_path / "deep")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqcore_train.images import write_png
-from seqcore_train.records import LoadedSample, Record
+from seqcore_train.data.images import write_png
+from seqcore_train.data.records import LoadedSample, Record
 from shared_schemas import Instance, Manifest, Sample, save_manifest
 
 

@@ -3,6 +3,7 @@ agrees with the CLI."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 import seqcore_train
@@ -29,7 +31,7 @@ def test_import_is_light_and_names_resolve():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["seqcore_train.model", "seqcore_train.api"]
+    assert done.stdout.split() == ["seqcore_train.model.patchcore", "seqcore_train.api"]
     for name in seqcore_train.__all__:
         assert getattr(seqcore_train, name) is not None
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
@@ -65,3 +67,23 @@ def test_readme_shows_the_example():
     readme = (REPO / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     assert EXAMPLE.read_text() in blocks, "README.md lacks examples/python_api.py as a python block"
+
+
+def test_api_fit_is_the_cli_fit_with_the_same_defaults(tmp_path, manifest_writer):
+    """One loop, one set of defaults: the in-memory fit gives the coreset `seqcore-train fit`
+    writes, with every option left at its default but the coreset's size."""
+    data = manifest_writer(tmp_path / "d", np.random.default_rng(5), {"train": 2}, 48)
+    cli_defaults = {p.name: p.default for p in cli.commands["fit"].params}
+    api_defaults = inspect.signature(seqcore_train.fit).parameters
+    for name in ("epochs", "tol", "seed", "batch_size", "device"):
+        assert api_defaults[name].default == cli_defaults[name], name
+    config = seqcore_train.ModelConfig(coreset_size=16)
+    assert seqcore_train.ModelConfig().coreset_size == cli_defaults["coreset_size"]
+    in_memory = seqcore_train.fit(seqcore_train.load_dataset(data, split="train"), config)
+    result = CliRunner().invoke(
+        cli, ["fit", str(data), "--out", str(tmp_path / "m.safetensors"), "--coreset-size", "16"]
+    )
+    assert result.exit_code == 0, result.output
+    written = seqcore_train.SeqPatchCore.load(tmp_path / "m.safetensors")
+    assert torch.equal(in_memory.bank, written.bank)
+    assert in_memory.image_size == written.image_size == (48, 48)

@@ -13,9 +13,9 @@ from PIL import Image
 
 from seqcore_train import workflows
 from seqcore_train.cli import cli
-from seqcore_train.images import read_mask, write_png
-from seqcore_train.metrics import flatten
-from seqcore_train.model import SeqPatchCore
+from seqcore_train.data.images import read_mask, write_png
+from seqcore_train.evaluation.metrics import flatten
+from seqcore_train.model.patchcore import SeqPatchCore
 
 FAST = ["--coreset-size", "32", "--epochs", "2", "--chunk-size", "512"]
 

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from seqcore_train.cli import cli
-from seqcore_train.features import BACKBONES
+from seqcore_train.model.features import BACKBONES
 
 SCRIPT = Path(sys.executable).with_name("seqcore-train")  # the console script pip installed
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from seqcore_train import demo
-from seqcore_train.metrics import flatten
+from seqcore_train.evaluation.metrics import flatten
 
 TINY = dict(coreset_size=32, epochs=1, batch_size=4, device="cpu")
 
@@ -60,7 +60,7 @@ def test_demo_renders_and_reports(tmp_path):
 
 
 def test_renders_from_other_add_on_sources_are_discarded(tmp_path):
-    from seqcore_train.experiment_runner import RENDER_SCRIPT
+    from seqcore_train.experiment.runner import RENDER_SCRIPT
     from shared_schemas import source_digest
 
     def rendered(name: str, source: str | None) -> object:

@@ -16,7 +16,7 @@ from seqcore_train import workflows
 from seqcore_train.cli import cli
 from seqcore_train.devices import available_devices, resolve_device, use_device
 from seqcore_train.errors import SeqCoreError
-from seqcore_train.model import ModelConfig, SeqPatchCore
+from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
 
 
 @pytest.fixture

@@ -19,11 +19,17 @@ from click.testing import CliRunner
 
 from seqcore_train import workflows
 from seqcore_train.background import WriteBehind, overlap_pays, read_ahead
-from seqcore_train.batches import MAX_AUTO_BATCH, auto_batch_size, sample_batches, to_tensors
 from seqcore_train.cli import cli
-from seqcore_train.datasets import open_datasets
-from seqcore_train.images import read_mask, write_png
-from seqcore_train.map_images import INFERNO, heatmap_index, heatmap_rgb, outline, overlay_rgb
+from seqcore_train.data.batches import MAX_AUTO_BATCH, auto_batch_size, sample_batches, to_tensors
+from seqcore_train.data.datasets import open_datasets
+from seqcore_train.data.images import read_mask, write_png
+from seqcore_train.evaluation.map_images import (
+    INFERNO,
+    heatmap_index,
+    heatmap_rgb,
+    outline,
+    overlay_rgb,
+)
 from seqcore_train.model_defaults import TILE_PIXELS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,13 +178,16 @@ def test_read_ahead_stops_its_thread_when_the_caller_stops_early():
             produced.append(k)
             yield k
 
+    # Threads of earlier tests' failed jobs may live on until their generators are collected.
+    before = set(threading.enumerate())
     stream = read_ahead(items())
     assert next(stream) == 0
+    assert any(t.name == "seqcore-read-ahead" for t in set(threading.enumerate()) - before)
     stream.close()
     count = len(produced)
     time.sleep(0.05)
     assert len(produced) == count <= 2
-    assert not any(t.name == "seqcore-read-ahead" for t in threading.enumerate())
+    assert not any(t.name == "seqcore-read-ahead" for t in set(threading.enumerate()) - before)
 
 
 @pytest.mark.parametrize(
@@ -342,7 +351,7 @@ print(" ".join(sorted(sys.modules)))
     modules = set(done.stdout.split())
     assert "seqcore_train.workflows" in modules and (tmp_path / "out" / "scores.json").is_file()
     unwanted = [m for m in modules if m.split(".")[0] in ("matplotlib", "torchvision")]
-    assert not unwanted and "seqcore_train.figures" not in modules
+    assert not unwanted and "seqcore_train.evaluation.figures" not in modules
 
 
 @pytest.mark.skipif(
