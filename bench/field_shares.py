@@ -33,7 +33,9 @@ def shares(folder: Path) -> tuple[float, float, float]:
     for sample in manifest["samples"]:
         image = iio.imread(folder / sample["image"])
         valid_path = folder / "masks" / f"{sample['id']}_valid.png"
-        valid = iio.imread(valid_path) > 0 if valid_path.exists() else np.ones(image.shape[:2], bool)
+        valid = (
+            iio.imread(valid_path) > 0 if valid_path.exists() else np.ones(image.shape[:2], bool)
+        )
         grey = image.astype(np.float64).mean(axis=-1)[valid]
         clipped = (image.min(axis=-1) >= 255)[valid]
         rows.append((np.mean(grey < 60), np.mean((grey >= 150) & (grey <= 250)), np.mean(clipped)))

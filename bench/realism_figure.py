@@ -69,7 +69,9 @@ def _spec(samples: int):
         radius=0.0022, frequency=300.0, amplitude=0.0005, alpha=-0.45, gamma=2.5,
         center=(cx / 1000.0, cy / 1000.0, 0.0),
     )  # fmt: skip
-    instances = tuple(InstanceSpec(c, p).to_dict() for c, p in (("scratch", scratch), ("dent", dent)))
+    instances = tuple(
+        InstanceSpec(c, p).to_dict() for c, p in (("scratch", scratch), ("dent", dent))
+    )
     return replace(base, light="hex", camera=CameraView(width_mm=VIEW_MM), stain=stain,
                    instances=instances)  # fmt: skip
 
@@ -138,7 +140,9 @@ def main(argv: list[str] | None = None) -> None:
             row, col = _pixel(spec, mm)
             y = int(np.clip(row - half[0], 0, image.shape[0] - 2 * half[0]))
             x = int(np.clip(col - half[1], 0, image.shape[1] - 2 * half[1]))
-            axes[r, c].imshow(image[y : y + 2 * half[0], x : x + 2 * half[1]], interpolation="nearest")
+            axes[r, c].imshow(
+                image[y : y + 2 * half[0], x : x + 2 * half[1]], interpolation="nearest"
+            )
             axes[r, c].set_title(f"{name}: {label} (crop)", fontsize=9)
             axes[r, 0].add_patch(
                 Rectangle((x, y), 2 * half[1], 2 * half[0], fill=False, edgecolor="cyan", lw=0.8)

@@ -15,8 +15,8 @@ from .defect_params import (
     BumpParams,
     DentParams,
     FingerprintParams,
-    ResidueStainParams,
     InstanceSpec,
+    ResidueStainParams,
     ScratchParams,
     StickerParams,
 )

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import SettingsError
+from .look import EMISSION_GLOW, LIGHT_RADII, LINE_WIDTH
 from .vocabulary import HEX, HEX_ROT90, HEX_X2, LIGHTS, RING
 
 __all__ = [
@@ -32,10 +33,8 @@ __all__ = [
     "light_mesh",
 ]
 
-LIGHT_RADII = (0.04, 0.14)  # inner, outer circumradius per metre of camera distance
 LIGHT_RINGS = 17  # polygons across the band (the profile is linear between them)
-EMISSION_EDGE = 0.14  # the even glow, relative to the line along the band's middle
-LINE_WIDTH = 0.05  # the line's Gaussian width, as a share of the band's width
+EMISSION_EDGE = EMISSION_GLOW  # the even glow at the band's edges, relative to its middle
 
 
 @dataclass(frozen=True)

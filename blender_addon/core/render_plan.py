@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .._schemas import schemas
 from .errors import RenderSetupError
+from .look import look_record
 from .sample_spec import DatasetSettings, SampleSpec, sample_plate_specs
 
 __all__ = [
@@ -125,6 +126,7 @@ def generator_info(
         "version": tool_version,
         "source": source,  # core.version.source_digest(): which code rendered the images
         "blender": blender,
+        "look": look_record(),  # core.look: the calibrated scene constants
         "settings": settings.to_dict(),
         "shard": [shard.index, shard.count],
     }

@@ -21,6 +21,7 @@ from .camera import (
 from .defect_presets import plan_instances, preset_plan
 from .defects import DefectSettings, sample_instances
 from .errors import SettingsError
+from .look import ROUGHNESS
 from .target_domain import TARGET_STAIN_STREAM, TARGET_STREAM, clip_to_plate, target_plate
 from .target_stains import place_residue_stains
 from .vocabulary import (
@@ -206,7 +207,7 @@ def sample_texture(rng: np.random.Generator) -> dict:
         # slopes ~ depth x frequency: enough to fray the reflection's edges into streaks
         "groove_depth": float(rng.uniform(0.05, 0.12)),
         # rough enough that the reflection's tails light the dark field and show the brushing
-        "roughness": float(rng.uniform(0.03, 0.09)),
+        "roughness": float(rng.uniform(*ROUGHNESS)),
         "anisotropy": float(rng.uniform(0.3, 0.6)),
         "tint": [float(v) for v in tint],
         # drawn last, so the draws above keep their values for a seed

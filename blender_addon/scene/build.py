@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bpy
 
+from ..core import look
 from ..core.camera import PLATE_SIZE_MM, SENSOR_WIDTH_MM, focal_length_mm, view_rect_mm
 from ..core.defect_params import instances_from_dicts
 from ..core.defect_raster import rasterize
@@ -34,11 +35,11 @@ COLLECTION_NAME = "SeqCore"
 PLATE_NAME = "SeqCore Plate"
 CAMERA_NAME = "SeqCore Camera"
 LIGHT_NAME = "SeqCore Light"
-# Peak emission of the light's band (core.lights.emission_profile scales it): its glow, 0.14 of the
-# peak, puts the bright field of a 0.8-reflectance plate at ~0.6 linear (~200 of 255), unclipped;
-# the line along its middle reaches several times the clip level, so a stain's darker rim
-# (reflectance - 0.25..0.5) still clips there and fades, as in the paper's over-exposed areas.
-LIGHT_STRENGTH = 6.0
+# The peak emission (core.look; core.lights.emission_profile scales it): the band's glow puts the
+# bright field of a 0.8-reflectance plate at ~0.6 linear (~200 of 255), unclipped; the line along
+# its middle reaches several times the clip level, so a stain's darker rim (reflectance - 0.25..0.5)
+# still clips there and fades, as in the paper's over-exposed areas (Appendix A).
+LIGHT_STRENGTH = look.LIGHT_STRENGTH
 EMISSION_ATTRIBUTE = "seqcore_emission"  # per-vertex emission profile of the light's band
 _LAYER_OVERSAMPLING = 2.0  # surface layer pixels per image pixel
 
@@ -83,7 +84,9 @@ def _light_mesh(kind: str, distance_m: float):
         verts, faces, emission = light_mesh(kind, distance_m)
         mesh = bpy.data.meshes.new(name)
         mesh.from_pydata(verts, [], faces)
-        mesh.attributes.new(EMISSION_ATTRIBUTE, "FLOAT", "POINT").data.foreach_set("value", emission)
+        mesh.attributes.new(EMISSION_ATTRIBUTE, "FLOAT", "POINT").data.foreach_set(
+            "value", emission
+        )
         mesh.update()
     material = owned_material(LIGHT_NAME)
     tree = node_tree_of(material)

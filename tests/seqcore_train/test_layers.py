@@ -12,8 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # Top-level modules that import no other part of the toolkit but each other.
-LEAVES = {"errors", "devices", "model_defaults", "toml_file", "background", "heap",
-          "output_lock"}
+LEAVES = {"errors", "devices", "model_defaults", "toml_file", "background", "heap", "output_lock"}
 FRONT_ENDS = {"cli", "demo"}
 SUBPACKAGES = {"model", "data", "readers", "evaluation", "experiment", "cluster", "export"}
 
