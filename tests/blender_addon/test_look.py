@@ -11,7 +11,9 @@ def test_the_manifest_records_the_look_it_was_rendered_with():
     info = generator_info(DatasetSettings(), "0.1.0", "5.0.1", Shard(1, 1), "0" * 16)
     record = json.loads(json.dumps(info))["look"]
     assert record == look.look_record()
-    assert record["version"] == look.LOOK_VERSION and record["light_strength"] == look.LIGHT_STRENGTH
+    assert (
+        record["version"] == look.LOOK_VERSION and record["light_strength"] == look.LIGHT_STRENGTH
+    )
 
 
 def test_the_scene_uses_the_looks_constants():

@@ -66,6 +66,22 @@ def test_shipped_plans_parse(name):
         assert all(plan.data[r].count >= 80 for r in ("synth", "synth_rot90", "synth_x2"))
 
 
+@pytest.mark.parametrize("name", ["tiny", "small", "paper", "calibration"])
+def test_domain_randomisation_sets_are_distinct_plates(name):
+    """Appendix A: the three light sets share the parameter ranges, but each image is unique."""
+    plan = load_plan(PLANS / f"{name}.toml")
+    lights = [r for r in ("synth", "synth_rot90", "synth_x2") if r in plan.data]
+    for seed in plan.seeds:
+        render_seeds = [plan.data[r].render_seed(seed) for r in lights]
+        assert len(set(render_seeds)) == len(render_seeds), (name, seed, render_seeds)
+        arguments = [plan.data[r].render_arguments(seed) for r in lights]
+        for args in arguments:  # same ranges: nothing but the light and the seed differs
+            assert "--light" in args
+        # and no plate of one light set is drawn again by another seed's set
+        others = {plan.data[r].render_seed(s) for r in lights for s in plan.seeds if s != seed}
+        assert not set(render_seeds) & others
+
+
 def test_catalogue_follows_the_papers_protocol():
     rows = scenario_catalogue((0.5, 2.0))
     assert tuple(r for r in rows if "x)" not in r) == PAPER_ROWS
