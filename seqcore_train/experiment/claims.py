@@ -285,7 +285,8 @@ def bootstrap_claim(
     n_images = 0
     for seed, rows in sorted(counts.items()):
         full = {label: report_from_sums(c.sum(axis=0), CLASSES) for label, c in rows.items()}
-        if claim.a(full) is not None and claim.b(full) is not None:
+        a, b = claim.a(full), claim.b(full)  # NaN: a class the test images lack
+        if a is not None and b is not None and np.isfinite(a - b):
             seeds.append(seed)
             n_images = next(iter(rows.values())).shape[0]
     if not seeds or n_images == 0:

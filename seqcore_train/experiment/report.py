@@ -141,8 +141,9 @@ def build_report(
             "ours": {name: _stats(ours[name]) for name in ("a", "b", "d")},
             "paper": {"a": paper_a, "b": paper_b, "d": paper_a - paper_b},
             "bootstrap": None if interval is None else {
-                "d": interval.d, "low": interval.low, "high": interval.high,
-                "half_width": interval.half_width, "seeds": used, "images": len(test_ids),
+                **{key: _finite(getattr(interval, key))
+                   for key in ("d", "low", "high", "half_width")},
+                "seeds": used, "images": len(test_ids),
                 "resamples": interval.resamples, "defined": interval.defined,
             },
             "verdict": verdict(interval, len(used) if interval else len(ours["d"])),
@@ -158,6 +159,19 @@ def build_report(
         "coverage_sweep": family_sweeps(seeds),
         "paper": {"table_one": PAPER_TABLE_ONE, "table_two": PAPER_TABLE_TWO},
     }
+
+
+def _finite(value: float) -> float | None:
+    """None for NaN (no resample had the difference defined), so report.json stays JSON."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _nan_mean(curves: np.ndarray) -> list[float | None]:
+    """Mean over rows of (rows, shares), NaN left out; None where no row has a value."""
+    present = ~np.isnan(curves)
+    sums = np.where(present, curves, 0.0).sum(axis=0)
+    counts = present.sum(axis=0)
+    return [round(float(t / n), 6) if n else None for t, n in zip(sums, counts, strict=True)]
 
 
 def row_family(label: str) -> str:
@@ -191,7 +205,7 @@ def family_sweeps(seeds: dict[int, SeedReports]) -> dict[str, dict]:
             "rows": sorted(family["rows"]),
             "min_covered_share": family["shares"],
             "defect_wise_recall": {
-                cls: [round(float(v), 6) for v in np.nanmean(np.array(curves), axis=0)]
+                cls: _nan_mean(np.array(curves, dtype=float))
                 for cls, curves in family["curves"].items()
             },
         }
@@ -242,7 +256,7 @@ def _claims_md(report: dict) -> str:
             numbers = (f"{_fmt(ours['a'])} vs {_fmt(ours['b'])}; d = {_fmt(ours['d'])} "
                        f"(n = {ours['d']['n']})")  # fmt: skip
         boot = claim["bootstrap"]
-        interval = "–" if boot is None else (
+        interval = "–" if boot is None or boot["low"] is None else (
             f"d = {100 * boot['d']:.1f} [{100 * boot['low']:.1f}, {100 * boot['high']:.1f}], "
             f"± {100 * boot['half_width']:.1f} ({len(boot['seeds'])} seeds × {boot['images']} images)"
         )  # fmt: skip

@@ -150,7 +150,8 @@ def test_coverage_sweep_per_row_family():
                                     "Synth_WS (ft)", "Melding_WS", "Melding x2")] == [
         "Real", "Synth", "Synth_WS", "Synth (ft)", "Synth_WS (ft)", "Melding", "Melding"]  # fmt: skip
     sweep = {"min_covered_share": [0.0, 0.5], "defect_wise_recall": {"dent": [1.0, 0.5]}}
-    other = {"min_covered_share": [0.0, 0.5], "defect_wise_recall": {"dent": [0.8, None]}}
+    other = {"min_covered_share": [0.0, 0.5],
+             "defect_wise_recall": {"dent": [0.8, None], "bump": [None, None]}}  # fmt: skip
     seeds = {0: {"Synth": {"coverage_sweep": sweep}, "Synth_DA": {"coverage_sweep": other},
                  "Real": {}},
              1: {"Synth": {"coverage_sweep": other}}}  # fmt: skip
@@ -158,6 +159,7 @@ def test_coverage_sweep_per_row_family():
     assert set(families) == {"Synth"}  # Real's report has no sweep (an older evaluation)
     assert families["Synth"]["rows"] == ["Synth", "Synth_DA"]
     assert families["Synth"]["defect_wise_recall"]["dent"] == pytest.approx([0.8667, 0.5], abs=1e-4)
+    assert families["Synth"]["defect_wise_recall"]["bump"] == [None, None]  # no bumps: no value
 
 
 def test_report_from_finished_scenarios(tmp_path):
