@@ -432,15 +432,23 @@ def evaluate(
     report["seconds"] = round(time.perf_counter() - started, 2)
     label = name or Path(model_path).stem
     out = Path(out)
-    from seqcore_train.evaluation.figures import save_best_worst, save_pr_curves, save_recall_bars
+    from seqcore_train.evaluation.figures import (
+        save_best_worst,
+        save_coverage_sweep,
+        save_pr_curves,
+        save_recall_bars,
+    )
 
     figures = [
         ("Per-class recall", "figures/per_class_recall.png"),
         ("Pixel precision-recall", "figures/pr_curve.png"),
         ("Best and worst test images", "figures/best_worst.png"),
+        ("Defect-wise recall vs minimum covered share", "figures/coverage_sweep.png"),
     ]
     save_recall_bars([(label, report)], out / figures[0][1])
     save_pr_curves([(label, report)], out / figures[1][1])
+    kinds = {info.name: info.kind for info in dataset.classes.classes}
+    save_coverage_sweep(label, report["coverage_sweep"], kinds, out / figures[3][1])
     save_best_worst(
         [(f"best ({best['id']})", best), (f"worst ({worst['id']})", worst)],
         0.5 * threshold,
@@ -448,6 +456,7 @@ def evaluate(
         out / figures[2][1],
     )
     write_json(out / "report.json", report)
+    write_json(out / "per_image.json", evaluator.per_image())  # for the experiment's bootstrap
     markdown = render_markdown(
         [(label, report)],
         f"SeqCore evaluation: {label}",

@@ -28,6 +28,7 @@ __all__ = [
     "save_best_worst",
     "save_class_recall_rows",
     "save_pr_scatter",
+    "save_coverage_sweep",
 ]
 
 
@@ -178,11 +179,36 @@ def save_pr_scatter(points, paper, path) -> None:
             paper_p, paper_r = paper[label]
             ax.plot(paper_r, paper_p, "o", mfc="none", mec=colour, ms=7)
             ax.plot([r, paper_r], [p, paper_p], "-", color=colour, lw=0.6, alpha=0.6)
-    ax.set_xlabel("pixel recall R_PX [%]")
-    ax.set_ylabel("pixel precision P_PX [%]")
+    _percent_axes(ax, "pixel recall R_PX [%]", "pixel precision P_PX [%]", 100)
+    ax.set_title("Precision vs recall (filled: ours, ring: paper)")
+    _save(fig, path)
+
+
+def _percent_axes(ax, xlabel: str, ylabel: str, y_top: float) -> None:
+    """Both axes in %, a light grid, the legend outside on the right."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, y_top)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
-    ax.set_title("Precision vs recall (filled: ours, ring: paper)")
+
+
+def save_coverage_sweep(title: str, sweep: dict, kinds: dict[str, str], path) -> None:
+    """Appendix C, Fig. 5: per-class R_DW against the minimum covered share of an instance, one
+    line per class (defects solid, impurities dashed).
+
+    sweep: {"min_covered_share": [c], "defect_wise_recall": {class: [R_DW at c]}} as fractions;
+    kinds: {class: "defect" | "impurity"}.
+    """
+    fig = _figure((5.6, 3.6))
+    ax = fig.subplots()
+    shares = 100.0 * np.asarray(sweep["min_covered_share"], dtype=float)
+    for name, recalls in sweep["defect_wise_recall"].items():
+        style = "-" if kinds.get(name) == "defect" else "--"
+        ax.plot(shares, [_percent(v) for v in recalls], style, marker="o", ms=3, label=name)
+    _percent_axes(
+        ax, "minimum covered share of an instance [%]", "defect-wise recall R_DW [%]", 105
+    )
+    ax.set_title(title, fontsize=10)
     _save(fig, path)

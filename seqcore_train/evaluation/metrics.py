@@ -32,10 +32,15 @@ __all__ = [
     "auroc_from_counts",
     "aupro_from_counts",
     "defect_wise_hits",
+    "instance_coverage",
+    "coverage_sweep",
+    "COVERAGE_STEPS",
     "flatten",
 ]
 
 _EIGHT = np.ones((3, 3), dtype=bool)
+# Appendix C's shares (0, 1, 2, 3, 5, 10, 15, 20, 25, 50, 75, 100 %) and every 5 % between.
+COVERAGE_STEPS = (0, 1, 2, 3, *range(5, 101, 5))
 
 
 def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
@@ -92,22 +97,45 @@ def aupro_from_counts(
     return _trapezoid(y, x) / limit
 
 
-def defect_wise_hits(
+def instance_coverage(
     instance: np.ndarray, predicted: np.ndarray, valid: np.ndarray, min_component_size: int = 1
-) -> tuple[np.ndarray, np.ndarray]:
-    """(instance ids present in the valid region, bool: touched by a large-enough prediction)."""
-    present = np.unique(instance[valid & (instance > 0)])
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(instance ids present in the valid region, their valid pixels, how many of those a
+    prediction covers); predicted pixels count only in 8-connected components of at least
+    `min_component_size` pixels."""
+    inside = valid & (instance > 0)
+    present, sizes = np.unique(instance[inside], return_counts=True)
     hitting = predicted & valid
     if min_component_size > 1 and hitting.any():
         from scipy import ndimage  # 0.2 s of import: not on predict's path
 
         components, _count = ndimage.label(hitting, structure=_EIGHT)
-        sizes = np.bincount(components.ravel())
-        large = sizes >= min_component_size
+        large = np.bincount(components.ravel()) >= min_component_size
         large[0] = False
         hitting = large[components]
-    touched = np.unique(instance[hitting & (instance > 0)])
-    return present, np.isin(present, touched)
+    covered_ids, covered = np.unique(instance[hitting & inside], return_counts=True)
+    covered_of_present = np.zeros(present.size, dtype=np.int64)
+    covered_of_present[np.searchsorted(present, covered_ids)] = covered
+    return present, sizes.astype(np.int64), covered_of_present
+
+
+def defect_wise_hits(
+    instance: np.ndarray, predicted: np.ndarray, valid: np.ndarray, min_component_size: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(instance ids present in the valid region, bool: touched by a large-enough prediction)."""
+    present, _sizes, covered = instance_coverage(instance, predicted, valid, min_component_size)
+    return present, covered > 0
+
+
+def coverage_sweep(sizes, covered, steps=COVERAGE_STEPS) -> list[float | None]:
+    """R_DW at each minimum covered share in `steps` [%]: the share of instances with a covered
+    pixel and covered * 100 >= step * size (integers, so 5 % of 20 pixels is exactly 1)."""
+    sizes, covered = np.asarray(sizes, np.int64), np.asarray(covered, np.int64)
+    if sizes.size == 0:
+        return [None] * len(steps)
+    steps = np.asarray(steps, np.int64)[:, None]
+    detected = (covered > 0) & (covered * 100 >= steps * sizes)  # (steps, instances)
+    return [round(float(v), 6) for v in detected.mean(axis=1)]
 
 
 class ImageResult:
@@ -141,6 +169,8 @@ class Evaluator:
         self.class_predicted = np.zeros(256, dtype=np.int64)
         self.class_instances: dict[str, int] = {}
         self.class_detected: dict[str, int] = {}
+        self.class_coverage: dict[str, list[tuple[int, int]]] = {}  # (size, covered) an instance
+        self.images: list[dict] = []  # per_image(): each image's counts at the threshold
         self._is_defect = classes.kinds_lookup()
 
     def update(
@@ -177,21 +207,45 @@ class Evaluator:
             fn = int(positive.sum()) - tp
             self.tp, self.fp, self.fn = self.tp + tp, self.fp + fp, self.fn + fn
             f1 = 1.0 if tp + fp + fn == 0 else float(f1_score(tp, fp, fn))
-            self.class_pixels += np.bincount(sample.semantic[valid], minlength=256)
-            self.class_predicted += np.bincount(sample.semantic[predicted], minlength=256)
-            self._count_instances(sample, predicted)
+            pixels = np.bincount(sample.semantic[valid], minlength=256)
+            predicted_pixels = np.bincount(sample.semantic[predicted], minlength=256)
+            self.class_pixels += pixels
+            self.class_predicted += predicted_pixels
+            instances = self._count_instances(sample, predicted)
+            self.images.append({
+                "id": sample.record.sample_id, "tp": tp, "fp": fp, "fn": fn,
+                "class_pixels": {info.name: [int(pixels[info.id]), int(predicted_pixels[info.id])]
+                                 for info in self.classes.classes if pixels[info.id]},
+                "instances": instances,
+            })  # fmt: skip
         return ImageResult(sample.record.sample_id, f1, score, bool(positive.any()))
 
-    def _count_instances(self, sample: LoadedSample, predicted: np.ndarray) -> None:
-        present, hit = defect_wise_hits(
+    def _count_instances(self, sample: LoadedSample, predicted: np.ndarray) -> list[list]:
+        """Counts the image's instances; returns them as [class, valid pixels, covered pixels]."""
+        present, sizes, covered = instance_coverage(
             sample.instance, predicted, sample.valid, self.min_component_size
         )
-        for instance_id, detected in zip(present.tolist(), hit.tolist(), strict=True):
+        rows = []
+        for instance_id, size, hit in zip(present.tolist(), sizes.tolist(), covered.tolist(),
+                                          strict=True):  # fmt: skip
             name = sample.instance_classes.get(instance_id)
             if name is None:
                 raise ValueError(f"{sample.record.sample_id}: instance {instance_id} has no class")
             self.class_instances[name] = self.class_instances.get(name, 0) + 1
-            self.class_detected[name] = self.class_detected.get(name, 0) + int(detected)
+            self.class_detected[name] = self.class_detected.get(name, 0) + int(hit > 0)
+            self.class_coverage.setdefault(name, []).append((size, hit))
+            rows.append([name, size, hit])
+        return rows
+
+    def per_image(self) -> dict:
+        """Each image's counts at the threshold (pixel TP/FP/FN, per class valid and predicted
+        pixels, instances as [class, valid pixels, covered pixels]): small, no maps."""
+        return {
+            "threshold": self.threshold,
+            "min_component_size": self.min_component_size,
+            "classes": {info.name: info.kind for info in self.classes.classes},
+            "images": self.images,
+        }
 
     def best_threshold(self) -> tuple[float, float]:
         """(threshold, F1) maximising pixel F1 over what was seen (calibration)."""
@@ -265,6 +319,14 @@ class Evaluator:
         report["mean_defect_wise_recall"] = _round(
             float(np.mean(defect_recalls)) if defect_recalls else None
         )
+        report["coverage_sweep"] = {
+            "min_covered_share": [step / 100 for step in COVERAGE_STEPS],
+            "defect_wise_recall": {
+                info.name: coverage_sweep(*zip(*self.class_coverage[info.name], strict=True))
+                for info in self.classes.classes
+                if info.name in self.class_coverage
+            },
+        }
         return report
 
 

@@ -1,202 +1,50 @@
-"""The experiment's report: Tables I and II beside the paper's values, seeds as mean ± std, and
-a direction table that says, claim by claim, whether the paper's finding reproduces.
-
-The direction rule (`verdict`): a claim is "A is larger than B". For every seed that finished all
-rows the claim needs, d = A - B. With n such seeds, mean m and sample standard deviation s of d,
-the standard error is se = s / sqrt(n), and the verdict is
-    ✓             when m >  K_NOISE * se   (the paper's direction, beyond the seeds' spread),
-    ✗             when m < -K_NOISE * se   (the opposite direction, beyond the spread),
-    within noise  otherwise (including m = 0),
-with K_NOISE = 2. One seed has no spread: its verdict is "1 seed" (the sign is shown, not judged).
-Seeds are paired (same validation and test images), so the spread of d is the right noise.
-This is a rough two-standard-error rule, not a significance test: with 3 seeds a t-test at 95 %
-would need 4.3 se.
+"""The experiment's report: Tables I and II beside the paper's values (seeds as mean ± std), the
+direction table that says, claim by claim, whether the paper's finding reproduces (claims.py: a
+paired bootstrap over test images and seeds), and Appendix C's coverage sweep per row family.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from seqcore_train.evaluation.figures import save_class_recall_rows, save_pr_scatter
+import numpy as np
+
+from seqcore_train.evaluation.bootstrap import RESAMPLES
+from seqcore_train.evaluation.figures import (
+    save_class_recall_rows,
+    save_coverage_sweep,
+    save_pr_scatter,
+)
 from seqcore_train.evaluation.report import write_json
-from seqcore_train.experiment.plan import PAPER_ROWS, Plan, scenario_catalogue, scenario_folder
+from seqcore_train.experiment.claims import (
+    BOOTSTRAP_SEED,
+    CLAIMS,
+    CLASSES,
+    PAPER_TABLE_ONE,
+    PAPER_TABLE_TWO,
+    TABLE_ONE_METRICS,
+    TABLE_TWO_METRICS,
+    Metric,
+    SeedReports,
+    bootstrap_claim,
+    claim_differences,
+    load_seed_counts,
+    paper_reports,
+    verdict,
+)
+from seqcore_train.experiment.plan import Plan, scenario_catalogue, scenario_folder
 from shared_schemas import atomic_write_text
 
 __all__ = [
-    "K_NOISE",
-    "PAPER_TABLE_ONE",
-    "PAPER_TABLE_TWO",
-    "CLAIMS",
-    "verdict",
     "mean_std",
-    "paper_reports",
-    "claim_differences",
+    "row_family",
+    "family_sweeps",
     "load_seed_reports",
     "build_report",
     "write_report",
 ]
-
-K_NOISE = 2.0
-CLASSES = (("scratch", "defect"), ("bump", "defect"), ("dent", "defect"),
-           ("water_stain", "impurity"), ("fingerprint", "impurity"), ("sticker", "impurity"))  # fmt: skip
-
-# Paper Table I [%]: per class (R_PX, R_DW), classes in CLASSES order.
-PAPER_TABLE_ONE = {
-    "Real": ((80.5, 99.0), (49.7, 100.0), (96.0, 97.7), (23.5, 75.9), (4.3, 93.8), (34.0, 100.0)),
-    "Synth": ((82.6, 97.5), (33.7, 99.4), (93.1, 98.5), (15.3, 52.5), (1.2, 79.2), (30.5, 100.0)),
-    "Synth_WS": ((72.9, 95.0), (31.4, 100.0), (85.3, 97.0), (5.3, 37.9), (1.1, 75.0),
-                 (23.4, 100.0)),
-    "Synth (ft)": ((75.5, 96.5), (45.3, 100.0), (94.3, 95.5), (17.6, 66.5), (2.1, 89.6),
-                   (29.0, 100.0)),
-    "Synth_WS (ft)": ((68.1, 93.3), (35.4, 100.0), (91.0, 93.2), (11.6, 51.6), (1.0, 79.2),
-                      (25.8, 96.8)),
-}  # fmt: skip
-# Paper Table II [%]: P_PX, R_PX, F1_PX, mR_DW.
-PAPER_TABLE_TWO = {
-    "Real": (35.7, 68.4, 47.0, 98.9),
-    "Synth": (26.1, 62.7, 36.8, 98.4),
-    "Synth_DA": (31.2, 60.8, 41.2, 98.4),
-    "Synth_DR": (29.4, 66.7, 40.8, 99.4),
-    "Synth_DR+DA": (27.4, 66.2, 38.7, 99.2),
-    "Synth_WS": (23.3, 56.2, 32.9, 97.3),
-    "Synth_WS+DA": (27.7, 58.0, 37.5, 97.9),
-    "Synth_WS+DR": (24.4, 59.7, 34.6, 98.4),
-    "Synth_WS+DR+DA": (29.4, 52.0, 37.5, 95.3),
-    "Synth (ft)": (41.6, 63.8, 50.3, 97.3),
-    "Synth_DA (ft)": (45.6, 57.9, 51.0, 96.1),
-    "Synth_DR (ft)": (41.3, 63.7, 50.1, 96.5),
-    "Synth_DR+DA (ft)": (47.3, 58.2, 52.2, 95.2),
-    "Synth_WS (ft)": (50.3, 55.6, 52.9, 95.5),
-    "Synth_WS+DA (ft)": (49.5, 55.8, 52.5, 95.0),
-    "Synth_WS+DR (ft)": (44.5, 58.3, 50.5, 95.9),
-    "Synth_WS+DR+DA (ft)": (44.5, 55.7, 49.5, 95.6),
-    "Melding": (51.5, 52.6, 52.0, 93.9),
-    "Melding_WS": (53.9, 50.1, 51.9, 91.7),
-}
-assert tuple(PAPER_TABLE_TWO) == PAPER_ROWS
-
-# A metric of one report, as a fraction in [0, 1] (None where undefined).
-Metric = Callable[[dict], float | None]
-TABLE_TWO_METRICS: dict[str, Metric] = {
-    "P_PX": lambda r: r["pixel"].get("precision"),
-    "R_PX": lambda r: r["pixel"].get("recall"),
-    "F1_PX": lambda r: r["pixel"].get("f1"),
-    "mR_DW": lambda r: r.get("mean_defect_wise_recall"),
-}
-
-
-def _class_metric(name: str, key: str) -> Metric:
-    return lambda r: r.get("per_class", {}).get(name, {}).get(key)
-
-
-TABLE_ONE_METRICS: dict[str, Metric] = {}
-for _name, _kind in CLASSES:
-    TABLE_ONE_METRICS[f"{_name}.R_PX"] = _class_metric(_name, "pixel_recall")
-    TABLE_ONE_METRICS[f"{_name}.R_DW"] = _class_metric(_name, "defect_wise_recall")
-
-
-def paper_reports() -> dict[str, dict]:
-    """The paper's tables as report dicts (fractions), so claims read ours and theirs alike."""
-    reports: dict[str, dict] = {}
-    for label, (p, r, f1, mr) in PAPER_TABLE_TWO.items():
-        reports[label] = {
-            "pixel": {"precision": p / 100, "recall": r / 100, "f1": f1 / 100},
-            "mean_defect_wise_recall": mr / 100,
-            "per_class": {},
-        }
-    for label, values in PAPER_TABLE_ONE.items():
-        reports[label]["per_class"] = {
-            name: {"kind": kind, "pixel_recall": px / 100, "defect_wise_recall": dw / 100}
-            for (name, kind), (px, dw) in zip(CLASSES, values, strict=True)
-        }
-    return reports
-
-
-# ---- the direction table ------------------------------------------------------------------------
-
-SeedReports = dict[str, dict]  # row label -> report of one seed
-
-
-def _f1(r: dict) -> float | None:
-    return r["pixel"].get("f1")
-
-
-def _group(rows: SeedReports, labels, metric: Metric, combine) -> float | None:
-    values = [metric(rows[label]) for label in labels if label in rows]
-    values = [v for v in values if v is not None]
-    return combine(values) if values else None
-
-
-_NON_FT_SYNTH = tuple(r for r in PAPER_ROWS if r.startswith("Synth") and "(ft)" not in r)
-_FT = tuple(r for r in PAPER_ROWS if r.endswith("(ft)"))
-_DA_DR_PAIRS = (("Synth_DA", "Synth_DR"), ("Synth_WS+DA", "Synth_WS+DR"))
-
-
-def _mean(values):
-    return sum(values) / len(values)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A paper finding as 'A > B' on one seed's reports; A or B is None when its rows are missing
-    (a seed counts for the claim only when both are there)."""
-
-    key: str
-    text: str
-    a_name: str
-    b_name: str
-    a: Callable[[SeedReports], float | None]
-    b: Callable[[SeedReports], float | None]
-
-
-def _da_minus_dr_groups(rows: SeedReports) -> tuple[list[str], list[str]]:
-    pairs = [(da, dr) for da, dr in _DA_DR_PAIRS if da in rows and dr in rows]
-    return [da for da, _ in pairs], [dr for _, dr in pairs]
-
-
-CLAIMS: tuple[Claim, ...] = (
-    Claim(
-        "ws_lowers_water_stain_recall",
-        "Training with water stains lowers water-stain R_DW (Table I)",
-        "R_DW water stain, Synth", "R_DW water stain, Synth_WS",
-        lambda rows: _group(rows, ["Synth"], _class_metric("water_stain", "defect_wise_recall"),
-                            _mean),
-        lambda rows: _group(rows, ["Synth_WS"],
-                            _class_metric("water_stain", "defect_wise_recall"), _mean),
-    ),
-    Claim(
-        "ft_raises_precision",
-        "Fine-tuning on real data raises precision (Table II)",
-        "P_PX Synth (ft)", "P_PX Synth",
-        lambda rows: _group(rows, ["Synth (ft)"], TABLE_TWO_METRICS["P_PX"], _mean),
-        lambda rows: _group(rows, ["Synth"], TABLE_TWO_METRICS["P_PX"], _mean),
-    ),
-    Claim(
-        "melding_close_to_ft",
-        "Melding comes close to fine-tuning in F1: at least the weakest (ft) row",
-        "F1 Melding", "F1 of the weakest (ft) row",
-        lambda rows: _group(rows, ["Melding"], _f1, _mean),
-        lambda rows: _group(rows, _FT, _f1, min),
-    ),
-    Claim(
-        "da_beats_dr",
-        "Augmentation helps more than domain randomisation (F1, DA rows vs DR rows, without ft)",
-        "mean F1 of the DA rows", "mean F1 of the DR rows",
-        lambda rows: _group(rows, _da_minus_dr_groups(rows)[0], _f1, _mean),
-        lambda rows: _group(rows, _da_minus_dr_groups(rows)[1], _f1, _mean),
-    ),
-    Claim(
-        "real_best_without_ft",
-        "Real is best without fine-tuning (F1 of Real vs the best synthetic row without ft)",
-        "F1 Real", "F1 of the best synthetic row without ft",
-        lambda rows: _group(rows, ["Real"], _f1, _mean),
-        lambda rows: _group(rows, _NON_FT_SYNTH, _f1, max),
-    ),
-)  # fmt: skip
 
 
 def mean_std(values) -> tuple[float, float | None]:
@@ -206,34 +54,6 @@ def mean_std(values) -> tuple[float, float | None]:
     if len(values) < 2:
         return mean, None
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-
-
-def verdict(differences, k: float = K_NOISE) -> str:
-    """✓, ✗, 'within noise', '1 seed' or 'not run' for the per-seed differences d = A - B."""
-    differences = [float(d) for d in differences]
-    if not differences:
-        return "not run"
-    if len(differences) == 1:
-        return "1 seed"
-    mean, std = mean_std(differences)
-    se = std / math.sqrt(len(differences))
-    if mean > k * se and mean > 0:
-        return "✓"
-    if mean < -k * se and mean < 0:
-        return "✗"
-    return "within noise"
-
-
-def claim_differences(claim: Claim, seeds: dict[int, SeedReports]) -> dict:
-    """A, B and d = A - B for every seed with the rows the claim needs."""
-    a_values, b_values, diffs = [], [], []
-    for _seed, rows in sorted(seeds.items()):
-        a, b = claim.a(rows), claim.b(rows)
-        if a is not None and b is not None:
-            a_values.append(a)
-            b_values.append(b)
-            diffs.append(a - b)
-    return {"a": a_values, "b": b_values, "d": diffs}
 
 
 # ---- loading and tables -------------------------------------------------------------------------
@@ -286,8 +106,15 @@ def _row_stats(seeds: dict[int, SeedReports], label: str, metrics: dict[str, Met
     return stats
 
 
-def build_report(plan: Plan, seeds: dict[int, SeedReports]) -> dict:
-    """Everything report.json holds: per-row statistics, the paper's values, the claims."""
+def build_report(
+    plan: Plan,
+    seeds: dict[int, SeedReports],
+    counts: tuple[dict, list[str]] = ({}, []),
+    rng: np.random.Generator | None = None,
+    resamples: int = RESAMPLES,
+) -> dict:
+    """Everything report.json holds: per-row statistics, the paper's values, the claims with
+    their bootstrap intervals (from `counts`, claims.load_seed_counts), the coverage sweeps."""
     order = list(scenario_catalogue(plan.meld_sizes))  # the paper's row order, extra melds last
     labels = sorted((s.label for s in plan.scenarios), key=order.index)
     rows = {}
@@ -299,10 +126,13 @@ def build_report(plan: Plan, seeds: dict[int, SeedReports]) -> dict:
             "table_one": _row_stats(seeds, label, TABLE_ONE_METRICS),
         }
     paper = paper_reports()
+    seed_counts, test_ids = counts
+    rng = rng if rng is not None else np.random.default_rng(BOOTSTRAP_SEED)
     claims = []
     for claim in CLAIMS:
         ours = claim_differences(claim, seeds)
         paper_a, paper_b = claim.a(paper), claim.b(paper)
+        interval, used = bootstrap_claim(claim, seed_counts, rng, resamples)
         claims.append({
             "key": claim.key,
             "claim": claim.text,
@@ -310,16 +140,76 @@ def build_report(plan: Plan, seeds: dict[int, SeedReports]) -> dict:
             "b": claim.b_name,
             "ours": {name: _stats(ours[name]) for name in ("a", "b", "d")},
             "paper": {"a": paper_a, "b": paper_b, "d": paper_a - paper_b},
-            "verdict": verdict(ours["d"]),
+            "bootstrap": None if interval is None else {
+                **{key: _finite(getattr(interval, key))
+                   for key in ("d", "low", "high", "half_width")},
+                "seeds": used, "images": len(test_ids),
+                "resamples": interval.resamples, "defined": interval.defined,
+            },
+            "verdict": verdict(interval, len(used) if interval else len(ours["d"])),
         })  # fmt: skip
     return {
         "plan": str(plan.path),
         "seeds": list(plan.seeds),
-        "rule": f"d = A - B per seed; ✓ if mean(d) > {K_NOISE:g} se, ✗ if mean(d) < -{K_NOISE:g} "
-        "se, else within noise; se = sd(d) / sqrt(n seeds); one seed: '1 seed'",
+        "rule": f"d = A - B; 95 % interval of d from {resamples} paired bootstrap draws of the "
+        "test images and the seeds (with replacement); ✓ if it lies above 0, ✗ if below, else "
+        "within noise; one seed: '1 seed'",
         "rows": rows,
         "claims": claims,
+        "coverage_sweep": family_sweeps(seeds),
         "paper": {"table_one": PAPER_TABLE_ONE, "table_two": PAPER_TABLE_TWO},
+    }
+
+
+def _finite(value: float) -> float | None:
+    """None for NaN (no resample had the difference defined), so report.json stays JSON."""
+    return float(value) if np.isfinite(value) else None
+
+
+def _nan_mean(curves: np.ndarray) -> list[float | None]:
+    """Mean over rows of (rows, shares), NaN left out; None where no row has a value."""
+    present = ~np.isnan(curves)
+    sums = np.where(present, curves, 0.0).sum(axis=0)
+    counts = present.sum(axis=0)
+    return [round(float(t / n), 6) if n else None for t, n in zip(sums, counts, strict=True)]
+
+
+def row_family(label: str) -> str:
+    """Real, Synth, Synth_WS, Synth (ft), Synth_WS (ft) or Melding: rows that differ only by
+    DA / DR (or a meld's size) share a family."""
+    if label.startswith("Melding"):
+        return "Melding"
+    if label == "Real":
+        return label
+    base = "Synth_WS" if label.startswith("Synth_WS") else "Synth"
+    return f"{base} (ft)" if label.endswith("(ft)") else base
+
+
+def family_sweeps(seeds: dict[int, SeedReports]) -> dict[str, dict]:
+    """Appendix C per row family: per-class R_DW at each minimum covered share, the mean over
+    the family's rows and seeds (evaluate's report.json `coverage_sweep`)."""
+    gathered: dict[str, dict] = {}
+    for rows in seeds.values():
+        for label, report in rows.items():
+            sweep = report.get("coverage_sweep")
+            if not sweep:
+                continue
+            family = gathered.setdefault(row_family(label), {"rows": set(), "curves": {}})
+            family["rows"].add(label)
+            family["shares"] = sweep["min_covered_share"]
+            for name, curve in sweep["defect_wise_recall"].items():
+                values = [np.nan if v is None else v for v in curve]
+                family["curves"].setdefault(name, []).append(values)
+    return {
+        name: {
+            "rows": sorted(family["rows"]),
+            "min_covered_share": family["shares"],
+            "defect_wise_recall": {
+                cls: _nan_mean(np.array(curves, dtype=float))
+                for cls, curves in family["curves"].items()
+            },
+        }
+        for name, family in gathered.items()
     }
 
 
@@ -365,15 +255,22 @@ def _claims_md(report: dict) -> str:
         else:
             numbers = (f"{_fmt(ours['a'])} vs {_fmt(ours['b'])}; d = {_fmt(ours['d'])} "
                        f"(n = {ours['d']['n']})")  # fmt: skip
+        boot = claim["bootstrap"]
+        interval = "–" if boot is None or boot["low"] is None else (
+            f"d = {100 * boot['d']:.1f} [{100 * boot['low']:.1f}, {100 * boot['high']:.1f}], "
+            f"± {100 * boot['half_width']:.1f} ({len(boot['seeds'])} seeds × {boot['images']} images)"
+        )  # fmt: skip
         body.append([
             claim["claim"],
             f"A = {claim['a']}, B = {claim['b']}",
             numbers,
+            interval,
             f"{100 * paper['a']:.1f} vs {100 * paper['b']:.1f}; d = {100 * paper['d']:.1f}",
             claim["verdict"],
         ])  # fmt: skip
-    lines = ["| Paper claim (A > B) | A, B | ours [%] | paper [%] | reproduces? |",
-             "|---|---|---|---|:---:|"]  # fmt: skip
+    lines = ["| Paper claim (A > B) | A, B | ours [%] (mean ± std over seeds) | "
+             "bootstrap 95 % interval [%], half-width | paper [%] | reproduces? |",
+             "|---|---|---|---|---|:---:|"]  # fmt: skip
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
 
 
@@ -408,7 +305,8 @@ def _markdown(plan: Plan, report: dict, figures: list[tuple[str, str]]) -> str:
         "",
         _claims_md(report),
         "",
-        f"Rule: {report['rule']}.",
+        f"Rule: {report['rule']}. The half-width is about the smallest difference this test set "
+        "and these seeds can tell from noise.",
         "",
         "## Table I: per-class pixel-wise and defect-wise recall [%], ours (paper)",
         "",
@@ -428,7 +326,7 @@ def write_report(plan: Plan, out: Path) -> dict:
     """report.md, report.json and figures/ in `out` from the finished scenarios found there."""
     out = Path(out)
     seeds = load_seed_reports(plan, out)
-    report = build_report(plan, seeds)
+    report = build_report(plan, seeds, load_seed_counts(plan, out))
     figures = []
     done = [(label, row) for label, row in report["rows"].items() if row["seeds"]]
     if done:
@@ -448,6 +346,14 @@ def write_report(plan: Plan, out: Path) -> dict:
             {label: (v[0], v[1]) for label, v in PAPER_TABLE_TWO.items()},
             out / figures[1][1],
         )
+    kinds = dict(CLASSES)
+    for family, sweep in report["coverage_sweep"].items():
+        relative = f"figures/coverage_{family.lower().replace(' (ft)', '_ft')}.png"
+        caption = (
+            f"Appendix C, {family}: R_DW vs minimum covered share ({', '.join(sweep['rows'])})"
+        )
+        save_coverage_sweep(family, sweep, kinds, out / relative)
+        figures.append((caption, relative))
     write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", _markdown(plan, report, figures))
     return report

@@ -93,9 +93,14 @@ def test_fit_calibrate_evaluate_predict(tmp_path, dataset, fitted, calibrated):
     assert report["images"] == 3
     markdown = (out / "report.md").read_text()
     assert "| Synth |" in markdown and "R_DW" in markdown and "mR_DW" in markdown
-    for figure in ("per_class_recall.png", "pr_curve.png", "best_worst.png"):
+    for figure in ("per_class_recall.png", "pr_curve.png", "best_worst.png", "coverage_sweep.png"):
         assert (out / "figures" / figure).stat().st_size > 1000
     assert (out / "settings.json").is_file()
+    per_image = json.loads((out / "per_image.json").read_text())  # the bootstrap's input
+    assert len(per_image["images"]) == 3
+    assert sum(i["tp"] for i in per_image["images"]) == report["pixel"]["tp"]
+    sweep = report["coverage_sweep"]["defect_wise_recall"]
+    assert sweep["scratch"][0] == report["per_class"]["scratch"]["defect_wise_recall"]
 
     predicted = tmp_path / "pred"
     result = run(

@@ -42,7 +42,8 @@ ALLOWED = {
     "cluster.plan": {"leaf"},
     "experiment.plan": {"leaf", "model.features"},  # the backbone catalogue, function-local
     "experiment.status": {"experiment.plan"},
-    "experiment.report": {"leaf", "experiment.plan", "evaluation"},
+    "experiment.claims": {"leaf", "experiment.plan", "evaluation"},
+    "experiment.report": {"leaf", "experiment.plan", "experiment.claims", "evaluation"},
 }
 
 

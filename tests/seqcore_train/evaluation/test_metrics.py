@@ -9,7 +9,15 @@ from sklearn.metrics import f1_score as sk_f1
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from seqcore_train.data.records import ClassTable
-from seqcore_train.evaluation.metrics import Evaluator, defect_wise_hits, flatten, roc_auc
+from seqcore_train.evaluation.metrics import (
+    COVERAGE_STEPS,
+    Evaluator,
+    coverage_sweep,
+    defect_wise_hits,
+    flatten,
+    instance_coverage,
+    roc_auc,
+)
 
 CLASSES = ClassTable()  # 1 scratch 2 bump 3 dent (defects) 4 water_stain 5 fingerprint 6 sticker
 
@@ -206,3 +214,70 @@ def test_report_has_stable_dotted_keys(rng, sample_factory):
         "per_class.sticker.defect_wise_recall",
     ):
         assert key in flat
+
+
+def test_coverage_sweep_on_hand_made_masks(sample_factory):
+    """Appendix C: an instance counts at share c when the prediction covers >= c of it (and
+    touches it at all); c = 0 is the usual defect-wise recall."""
+    instance = np.zeros((20, 20), np.int32)
+    instance[0:2, 0:5] = 1  # 10 px, 3 covered: 30 %
+    instance[4:6, 0:2] = 2  # 4 px, all covered: 100 %
+    instance[10:14, 0:5] = 3  # 20 px, 1 covered: exactly 5 %
+    instance[16:18, 10:12] = 4  # 4 px, untouched
+    predicted = np.zeros((20, 20), bool)
+    predicted[0, 0:3] = True
+    predicted[4:6, 0:2] = True
+    predicted[13, 4] = True
+    valid = np.ones((20, 20), bool)
+    present, sizes, covered = instance_coverage(instance, predicted, valid)
+    assert present.tolist() == [1, 2, 3, 4]
+    assert sizes.tolist() == [10, 4, 20, 4] and covered.tolist() == [3, 4, 1, 0]
+    sweep = dict(zip(COVERAGE_STEPS, coverage_sweep(sizes, covered), strict=True))
+    assert sweep[0] == sweep[5] == 0.75  # 1 of 20 pixels is 5 %: still detected
+    assert sweep[10] == sweep[30] == 0.5
+    assert sweep[35] == sweep[100] == 0.25
+    # the component rule applies before coverage: the lone pixel on instance 3 no longer counts
+    _present, _sizes, covered = instance_coverage(instance, predicted, valid, min_component_size=2)
+    assert covered.tolist() == [3, 4, 0, 0]
+    # pixels outside the valid region count neither in the size nor as covered
+    valid[0, 0:2] = False
+    _present, sizes, covered = instance_coverage(instance, predicted, valid)
+    assert sizes[0] == 8 and covered[0] == 1
+
+    semantic = np.where(instance > 0, 1, 0).astype(np.uint8)
+    semantic[instance == 4] = 4  # a water stain
+    classes = {1: "scratch", 2: "scratch", 3: "scratch", 4: "water_stain"}
+    evaluator = Evaluator(CLASSES, 0.5)
+    evaluator.update(sample_factory(semantic, instance, classes), predicted.astype(np.float32))
+    report = evaluator.result()
+    sweep = report["coverage_sweep"]
+    assert sweep["min_covered_share"][:5] == [0.0, 0.01, 0.02, 0.03, 0.05]
+    assert sweep["min_covered_share"][-1] == 1.0 and len(sweep["min_covered_share"]) == 24
+    scratch = dict(zip(COVERAGE_STEPS, sweep["defect_wise_recall"]["scratch"], strict=True))
+    assert [scratch[0], scratch[10], scratch[35]] == pytest.approx([1, 2 / 3, 1 / 3], abs=1e-6)
+    assert sweep["defect_wise_recall"]["water_stain"] == [0.0] * 24
+    images = evaluator.per_image()["images"]
+    assert images[0]["instances"] == [["scratch", 10, 3], ["scratch", 4, 4],
+                                      ["scratch", 20, 1], ["water_stain", 4, 0]]  # fmt: skip
+    assert (images[0]["tp"], images[0]["fp"], images[0]["fn"]) == (8, 0, 26)
+    assert images[0]["class_pixels"] == {"scratch": [34, 8], "water_stain": [4, 0]}
+
+
+@pytest.mark.parametrize("min_size", [1, 3])
+def test_sweep_at_zero_and_per_image_counts_add_up_to_the_report(rng, sample_factory, min_size):
+    evaluator = Evaluator(CLASSES, 0.7, min_component_size=min_size)
+    for sample, amap in random_images(rng, sample_factory, n=5):
+        evaluator.update(sample, amap)
+    report = evaluator.result()
+    for name, curve in report["coverage_sweep"]["defect_wise_recall"].items():
+        assert curve[0] == report["per_class"][name]["defect_wise_recall"], name
+        assert np.all(np.diff(curve) <= 0), name  # never rises with c
+    images = evaluator.per_image()["images"]
+    assert sum(i["tp"] for i in images) == report["pixel"]["tp"]
+    assert sum(i["fp"] for i in images) == report["pixel"]["fp"]
+    assert sum(i["fn"] for i in images) == report["pixel"]["fn"]
+    for name, entry in report["per_class"].items():
+        rows = [r for i in images for r in i["instances"] if r[0] == name]
+        assert len(rows) == entry["instances"]
+        pixels = sum(i["class_pixels"].get(name, [0, 0])[0] for i in images)
+        assert pixels == entry["pixels"]

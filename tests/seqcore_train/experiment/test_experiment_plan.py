@@ -46,7 +46,7 @@ def write_plan(tmp_path, scenarios='["Synth"]', val="count = 2", extra=""):
     return path
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "small", "medium", "paper"])
 def test_shipped_plans_parse(name):
     plan = load_plan(PLANS / f"{name}.toml")
     labels = [s.label for s in plan.scenarios]
@@ -56,6 +56,7 @@ def test_shipped_plans_parse(name):
             assert labels.index(need) < labels.index(scenario.label)
     if name != "tiny":
         assert set(PAPER_ROWS) <= set(labels)  # all 19 rows of Table II
+    if name in ("small", "paper"):
         assert {"Melding (0.5x)", "Melding (2x)", "Melding_WS (0.5x)", "Melding_WS (2x)"} <= set(
             labels
         )
@@ -66,7 +67,7 @@ def test_shipped_plans_parse(name):
         assert all(plan.data[r].count >= 80 for r in ("synth", "synth_rot90", "synth_x2"))
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "paper", "calibration"])
+@pytest.mark.parametrize("name", ["tiny", "small", "paper", "calibration", "medium"])
 def test_domain_randomisation_sets_are_distinct_plates(name):
     """Appendix A: the three light sets share the parameter ranges, but each image is unique."""
     plan = load_plan(PLANS / f"{name}.toml")
@@ -80,6 +81,23 @@ def test_domain_randomisation_sets_are_distinct_plates(name):
         # and no plate of one light set is drawn again by another seed's set
         others = {plan.data[r].render_seed(s) for r in lights for s in plan.seeds if s != seed}
         assert not set(render_seeds) & others
+
+
+def test_medium_plan_is_sized_to_decide():
+    """>= 40 test instances of every class, every defect class >= 3 times in validation, >= 5
+    seeds, synthetic sets several times the target-train set (counted from the add-on's presets)."""
+    from blender_addon.core.defect_presets import class_counts, preset_plan
+
+    plan = load_plan(PLANS / "medium.toml")
+    test, val = plan.data["real_test"], plan.data["real_val"]
+    assert (test.preset, val.preset) == ("target-test", "target-val")
+    stained = sum(preset_plan("target-test", k).water_stain for k in range(test.count))
+    assert min(class_counts("target-test", test.count).values()) >= 40 and stained >= 40
+    val_counts = class_counts("target-val", val.count)
+    assert min(val_counts[c] for c in ("scratch", "bump", "dent")) >= 3
+    assert len(plan.seeds) >= 5 and plan.render.resolution_preset == "cpu"
+    real = plan.data["real_train"].count
+    assert all(plan.data[r].count >= 3 * real for r in ("synth", "synth_rot90", "synth_x2"))
 
 
 def test_catalogue_follows_the_papers_protocol():

@@ -5,45 +5,38 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
+from seqcore_train.evaluation.bootstrap import Interval
 from seqcore_train.evaluation.report import write_json
-from seqcore_train.experiment.plan import load_plan, slug
-from seqcore_train.experiment.report import (
+from seqcore_train.experiment.claims import (
     CLAIMS,
     PAPER_TABLE_ONE,
     PAPER_TABLE_TWO,
+    bootstrap_claim,
     claim_differences,
     paper_reports,
     verdict,
-    write_report,
 )
+from seqcore_train.experiment.plan import load_plan, slug
+from seqcore_train.experiment.report import family_sweeps, row_family, write_report
 
 
 @pytest.mark.parametrize(
-    ("differences", "expected"),
+    ("interval", "seeds", "expected"),
     [
-        ([0.03, 0.04, 0.05], "✓"),  # mean 0.04, se 0.0058: far beyond 2 se
-        ([-0.03, -0.04, -0.05], "✗"),
-        ([0.01, 0.02, 0.03], "✓"),  # mean 0.02 > 2 * 0.0058
-        ([0.0, 0.02, 0.04], "within noise"),  # same mean, se 0.0115: 2 se = 0.023 > 0.02
-        ([0.01, -0.01, 0.02], "within noise"),
-        ([-0.05, 0.0, -0.04, -0.06], "✗"),  # mean -0.0375, se 0.0131: beyond -2 se
-        ([0.0, 0.0, 0.0], "within noise"),  # no spread and no difference
-        ([0.02, 0.02, 0.02], "✓"),  # no spread, a difference
-        ([0.5], "1 seed"),  # one seed has no spread to judge by
-        ([], "not run"),
+        (Interval(0.04, 0.01, 0.07, 2000, 2000), 3, "✓"),  # the interval lies above 0
+        (Interval(-0.04, -0.07, -0.01, 2000, 2000), 3, "✗"),  # below 0
+        (Interval(0.04, -0.001, 0.08, 2000, 2000), 3, "within noise"),  # touches 0
+        (Interval(0.0, 0.0, 0.0, 2000, 2000), 5, "within noise"),  # no difference at all
+        (Interval(0.3, 0.2, 0.4, 2000, 2000), 1, "1 seed"),  # one seed: the renders' spread unseen
+        (None, 3, "no per-image records"),
+        (None, 0, "not run"),
     ],
 )
-def test_direction_rule_on_hand_made_numbers(differences, expected):
-    assert verdict(differences) == expected
-
-
-def test_direction_rule_boundary_is_two_standard_errors():
-    # d = (1, 2, 3) * x: mean 2x, sd x, se x / sqrt(3); mean / se = 3.46 -> ✓ at k = 2, noise at 4
-    assert verdict([1.0, 2.0, 3.0]) == "✓"
-    assert verdict([1.0, 2.0, 3.0], k=3.4) == "✓"
-    assert verdict([1.0, 2.0, 3.0], k=3.5) == "within noise"
+def test_verdict_from_the_interval(interval, seeds, expected):
+    assert verdict(interval, seeds) == expected
 
 
 def test_every_claim_holds_on_the_papers_own_tables():
@@ -64,6 +57,10 @@ def test_every_claim_holds_on_the_papers_own_tables():
                                               if r.endswith("(ft)")) / 100)  # fmt: skip
     real = by_key["real_best_without_ft"]
     assert (real.a(paper), real.b(paper)) == pytest.approx((0.470, 0.412))  # Synth_DA's 41.2
+    ft_real = by_key["ft_beats_real"]
+    assert (ft_real.a(paper), ft_real.b(paper)) == pytest.approx((0.529, 0.470))
+    defects = by_key["ws_lowers_defect_recall"]
+    assert (defects.a(paper), defects.b(paper)) == pytest.approx((0.627, 0.562))
 
 
 def _report(precision, recall, water_stain_dw=0.5):
@@ -95,14 +92,74 @@ def test_claims_from_seed_reports():
     by_key = {c.key: c for c in CLAIMS}
     ws = claim_differences(by_key["ws_lowers_water_stain_recall"], seeds)
     assert ws["d"] == pytest.approx([0.2, 0.23, 0.26])
-    assert verdict(ws["d"]) == "✓"
     ft = claim_differences(by_key["ft_raises_precision"], seeds)
     assert ft["d"] == pytest.approx([-0.01, -0.03, -0.05])
-    assert verdict(ft["d"]) == "✗"
     # rows the plan did not run: the claim is not run, not a verdict on missing numbers
     assert claim_differences(by_key["melding_close_to_ft"], seeds)["d"] == []
     del seeds[2]["Synth_WS"]  # a seed that did not finish a row drops out of that claim
     assert len(claim_differences(by_key["ws_lowers_water_stain_recall"], seeds)["d"]) == 2
+
+
+NAMES = ("scratch", "bump", "dent", "water_stain", "fingerprint", "sticker")
+
+
+def _per_image(tp, stains_found, images=10, fp_extra=0):
+    """per_image.json of `images` test images: tp of 100 predicted pixels (+ fp_extra), 20
+    missed, one instance of every class, water stains covered on the first `stains_found`."""
+    return {"images": [
+        {"id": f"t{k}", "tp": tp, "fp": 100 - tp + fp_extra * (k % 2), "fn": 20,
+         "class_pixels": {name: [50, 25] for name in NAMES},
+         "instances": [[name, 50, 0 if name == "water_stain" and k >= stains_found else 5]
+                       for name in NAMES]}
+        for k in range(images)
+    ]}  # fmt: skip
+
+
+def test_claims_bootstrapped_from_per_image_counts():
+    """Synth finds 8 of 10 water stains in every seed, Synth_WS 2: every draw of images gives
+    d > 0 (✓). Synth (ft)'s precision is below Synth's on every image: ✗. Seed 2 lacks Synth_WS."""
+    from seqcore_train.evaluation.bootstrap import count_matrix
+
+    ids = [f"t{k}" for k in range(10)]
+
+    def counts(per_image):
+        return count_matrix(per_image, ids, NAMES)
+
+    seeds = {
+        seed: {"Synth": counts(_per_image(30, 8, fp_extra=seed)),
+               "Synth_WS": counts(_per_image(28, 2)),
+               "Synth (ft)": counts(_per_image(25, 5, fp_extra=4))}
+        for seed in range(3)
+    }  # fmt: skip
+    del seeds[2]["Synth_WS"]
+    by_key = {c.key: c for c in CLAIMS}
+    rng = np.random.default_rng(0)
+    ws, used = bootstrap_claim(by_key["ws_lowers_water_stain_recall"], seeds, rng, 500)
+    assert used == [0, 1] and ws.d == pytest.approx(0.6) and ws.low > 0.2
+    assert verdict(ws, len(used)) == "✓"
+    ft, used = bootstrap_claim(by_key["ft_raises_precision"], seeds, rng, 500)
+    assert used == [0, 1, 2] and ft.high < 0 and verdict(ft, 3) == "✗"
+    recall, _ = bootstrap_claim(by_key["ws_lowers_defect_recall"], seeds, rng, 500)
+    assert recall.d == pytest.approx(30 / 50 - 28 / 48) and recall.low == recall.high == recall.d
+    none, used = bootstrap_claim(by_key["melding_close_to_ft"], seeds, rng, 500)
+    assert none is None and used == []
+
+
+def test_coverage_sweep_per_row_family():
+    assert [row_family(r) for r in ("Real", "Synth_DR+DA", "Synth_WS+DA", "Synth_DA (ft)",
+                                    "Synth_WS (ft)", "Melding_WS", "Melding x2")] == [
+        "Real", "Synth", "Synth_WS", "Synth (ft)", "Synth_WS (ft)", "Melding", "Melding"]  # fmt: skip
+    sweep = {"min_covered_share": [0.0, 0.5], "defect_wise_recall": {"dent": [1.0, 0.5]}}
+    other = {"min_covered_share": [0.0, 0.5],
+             "defect_wise_recall": {"dent": [0.8, None], "bump": [None, None]}}  # fmt: skip
+    seeds = {0: {"Synth": {"coverage_sweep": sweep}, "Synth_DA": {"coverage_sweep": other},
+                 "Real": {}},
+             1: {"Synth": {"coverage_sweep": other}}}  # fmt: skip
+    families = family_sweeps(seeds)
+    assert set(families) == {"Synth"}  # Real's report has no sweep (an older evaluation)
+    assert families["Synth"]["rows"] == ["Synth", "Synth_DA"]
+    assert families["Synth"]["defect_wise_recall"]["dent"] == pytest.approx([0.8667, 0.5], abs=1e-4)
+    assert families["Synth"]["defect_wise_recall"]["bump"] == [None, None]  # no bumps: no value
 
 
 def test_report_from_finished_scenarios(tmp_path):
@@ -131,8 +188,12 @@ count = 2
             if seed == 2 and scenario.label == "Real":
                 continue  # an unfinished row
             report = _report(precision[scenario.label] + 0.01 * seed, 0.6)
-            write_json(out / "runs" / f"s{seed}" / slug(scenario.label) / "eval" / "report.json",
-                       report)  # fmt: skip
+            report["coverage_sweep"] = {"min_covered_share": [0.0, 0.5, 1.0],
+                                        "defect_wise_recall": {"scratch": [0.9, 0.5, 0.1]}}  # fmt: skip
+            folder = out / "runs" / f"s{seed}" / slug(scenario.label) / "eval"
+            write_json(folder / "report.json", report)
+            tp = round(100 * (precision[scenario.label] + 0.01 * seed))
+            write_json(folder / "per_image.json", _per_image(tp, 5))
     report = write_report(plan, out)
     markdown = (out / "report.md").read_text()
     stored = json.loads((out / "report.json").read_text())
@@ -146,9 +207,16 @@ count = 2
     # Table I: five rows with the paper's values in brackets
     for label in PAPER_TABLE_ONE:
         assert f"| {label} | 50.0 ± 0.0 ({PAPER_TABLE_ONE[label][0][0]:.1f}) |" in markdown
-    # the direction table: ft raises precision in every seed by 15 points, no spread -> ✓
+    # the direction table: ft raises precision on every image and seed by 15 points -> ✓
     ft_line = next(line for line in markdown.splitlines() if "raises precision" in line)
     assert ft_line.rstrip(" |").endswith("✓") and "41.6 vs 26.1" in ft_line
+    assert "d = 15.0 [15.0, 15.0], ± 0.0 (3 seeds × 10 images)" in ft_line
+    ft_real = next(c for c in stored["claims"] if c["key"] == "ft_beats_real")
+    assert ft_real["bootstrap"]["seeds"] == [0, 1] and ft_real["verdict"] == "✓"  # no Real in s2
+    assert ft_real["paper"]["a"] == pytest.approx(0.529)
+    for family in ("real", "synth", "synth_ws", "synth_ft", "synth_ws_ft"):
+        assert f"](figures/coverage_{family}.png)" in markdown
+        assert (out / f"figures/coverage_{family}.png").stat().st_size > 5000
     meld_line = next(line for line in markdown.splitlines() if "Melding comes close" in line)
     assert "not run" in meld_line
     for figure in ("figures/per_class_recall.png", "figures/precision_recall.png"):
