@@ -86,7 +86,7 @@ class DefectSettings:
     scratch_width_mm: tuple = (0.1, 0.6)
     scratch_depth_mm: tuple = (0.01, 0.04)
     bump_radius_mm: tuple = (1.5, 5.0)
-    bump_height_mm: tuple = (0.03, 0.1)
+    bump_height_mm: tuple = (0.08, 0.25)  # calibrated (core.look): shadows a camera sees
     dent_radius_mm: tuple = (1.0, 3.5)
     dent_depth_mm: tuple = (0.05, 0.15)
     fingerprint_size_mm: tuple = (12.0, 20.0)
