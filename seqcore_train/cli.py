@@ -397,15 +397,47 @@ def meld(models, out, coreset_size, epochs, seed, device):
     default=None,
     help="Write the calibrated model here (default: update MODEL in place).",
 )
+@click.option(
+    "--nominal-only",
+    is_flag=True,
+    help="DATA holds good images only: the threshold flags at most a share R of them "
+    "(--false-alarm-rate R) instead of maximising pixel F1.",
+)
+@click.option(
+    "--false-alarm-rate",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    metavar="R",
+    help="With --nominal-only: the share of good images that may be flagged, e.g. 0.01.",
+)
 @_data_options()
-def calibrate(model, out, options, device):
-    """Store the threshold that maximises pixel F1 on the validation split of DATA."""
+def calibrate(model, out, nominal_only, false_alarm_rate, options, device):
+    """Store the threshold that maximises pixel F1 on the validation split of DATA, or with
+    --nominal-only the one that flags at most a share R of its good images."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_file
 
+    if nominal_only != (false_alarm_rate is not None):
+        raise click.UsageError("--nominal-only and --false-alarm-rate R go together")
     with writing_file(out or model):  # without --out, MODEL is updated in place
-        threshold, f1 = workflows.calibrate(model, options, out, device)
-    click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
+        if nominal_only:
+            found = workflows.calibrate_nominal(model, options, false_alarm_rate, out, device)
+        else:
+            threshold, f1 = workflows.calibrate(model, options, out, device)
+    if not nominal_only:
+        click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
+        return
+    n, rate = found["images"], found["false_alarm_rate"]
+    click.echo(
+        f"threshold {found['threshold']:.6g} stored in {out or model}: {found['flagged']} of {n} "
+        f"good images flagged; on new good images {found['expected_rate']:.2%} expected, "
+        f"at most {found['upper_95']:.2%} at 95 % confidence"
+    )
+    if n < found["images_for_rate"]:
+        _log(
+            f"note: {n} images cannot resolve a rate of {rate:g}: that needs at least "
+            f"{found['images_for_rate']} (and {found['images_for_95']} to show it at 95 %)"
+        )
 
 
 @cli.command(epilog=DATA_HELP)

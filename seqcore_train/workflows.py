@@ -29,6 +29,7 @@ from seqcore_train.data.batches import (
 from seqcore_train.data.datasets import Dataset, LoadedSample, image_shape, open_datasets
 from seqcore_train.data.images import jpeg_bytes, png_8bit_bytes, png_bytes
 from seqcore_train.errors import DataError, ModelFileError
+from seqcore_train.evaluation.false_alarms import nominal_threshold
 from seqcore_train.evaluation.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
 from seqcore_train.evaluation.metrics import Evaluator
 from seqcore_train.evaluation.report import render_markdown, write_json
@@ -51,6 +52,7 @@ __all__ = [
     "finetune",
     "meld",
     "calibrate",
+    "calibrate_nominal",
     "evaluate",
     "predict",
 ]
@@ -346,6 +348,19 @@ def scored(
     progress.close()
 
 
+def _calibration_data(model_path: Path, options: DataOptions, device: str):
+    """(model, split, dataset, size) a calibration reads: the validation split unless told."""
+    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
+    split = options.split or "val"
+    dataset = options.open(split)
+    return (
+        model,
+        split,
+        dataset,
+        model_image_size(model, options.image_size, dataset, str(model_path)),
+    )
+
+
 def calibrate(
     model_path: Path,
     options: DataOptions,
@@ -353,10 +368,7 @@ def calibrate(
     device: str = "auto",
 ) -> tuple[float, float]:
     """Store the threshold maximising pixel F1 on the validation split; returns (threshold, F1)."""
-    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
-    split = options.split or "val"
-    dataset = options.open(split)
-    size = model_image_size(model, options.image_size, dataset, str(model_path))
+    model, split, dataset, size = _calibration_data(model_path, options, device)
     evaluator = Evaluator(dataset.classes, None)
     for sample, amap, score in scored(model, dataset, size, options.batch_size, "calibrate"):
         evaluator.update(sample, amap, score)
@@ -366,8 +378,47 @@ def calibrate(
             "a threshold needs annotated defects"
         )
     threshold, f1 = evaluator.best_threshold()
+    calibration = {
+        "method": "f1",
+        "data": list(options.data),
+        "split": split,
+        "images": len(dataset),
+        "f1": f1,
+    }
+    _store_threshold(model, threshold, calibration, model_path, out)
+    return threshold, f1
+
+
+def calibrate_nominal(
+    model_path: Path,
+    options: DataOptions,
+    false_alarm_rate: float,
+    out: Path | None = None,
+    device: str = "auto",
+) -> dict:
+    """Store the threshold that flags at most a share `false_alarm_rate` of good images, from the
+    good images of DATA's validation split alone (evaluation/false_alarms.py); returns what was
+    stored. An image with annotated defects is an error: it would raise the threshold."""
+    model, split, dataset, size = _calibration_data(model_path, options, device)
+    is_defect = dataset.classes.kinds_lookup()
+    maxima = []
+    for sample, amap, _score in scored(model, dataset, size, options.batch_size, "calibrate"):
+        if (is_defect[sample.semantic] & sample.valid).any():
+            raise DataError(
+                f"{sample.record.image}: annotated defects; --nominal-only takes good images only"
+            )
+        maxima.append(float(amap[sample.valid].max()) if sample.valid.any() else 0.0)
+    found = nominal_threshold(maxima, false_alarm_rate)
+    calibration = {**found.to_dict(), "data": list(options.data), "split": split}
+    del calibration["threshold"]
+    _store_threshold(model, found.threshold, calibration, model_path, out)
+    return {"threshold": found.threshold, **calibration}
+
+
+def _store_threshold(model, threshold: float, calibration: dict, model_path, out) -> None:
+    """The threshold into the model file (`out`, else MODEL itself), how it was found beside it in
+    the metadata and in MODEL.calibration.json."""
     model.threshold = threshold
-    calibration = {"data": list(options.data), "split": split, "images": len(dataset), "f1": f1}
     model.metadata["calibration"] = calibration
     target = Path(out or model_path)
     model.save(target)
@@ -375,7 +426,6 @@ def calibrate(
         target.with_suffix(".calibration.json"),
         {"command": "calibrate", "model": str(model_path), "threshold": threshold, **calibration},
     )
-    return threshold, f1
 
 
 def _threshold(model: SeqPatchCore, override: float | None, model_path) -> float:
