@@ -559,7 +559,14 @@ def export(model, fmt, out, image_size):
 
 @cli.command("export-dataset", epilog=DATA_HELP)
 @click.argument("data", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["mvtec"]), default="mvtec", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mvtec", "coco"]),
+    default="mvtec",
+    show_default=True,
+    help="mvtec: MVTec AD category folders; coco: images/ and annotations.json (instances as RLE).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -575,12 +582,17 @@ def export(model, fmt, out, image_size):
 )
 def export_dataset(data, fmt, out, label_map):
     """Copy DATA into MVTec AD layout (train/good, test/<class>, ground_truth/<class>) with a
-    side-car seqcore_export.json; impurity-only images become "good" with a note there."""
+    side-car seqcore_export.json; impurity-only images become "good" with a note there. Or, with
+    --format coco, images/ and annotations.json: one annotation per instance, impurities marked."""
     from seqcore_train.export.dataset import export_dataset as run_export
     from seqcore_train.output_lock import writing_file
 
     with writing_file(out):  # OUT appears in one rename, like a file
         sidecar = run_export(data, out, fmt, dict(label_map or ()), log=_log)
+    if fmt == "coco":
+        counts = ", ".join(f"{n} {kind}" for kind, n in sidecar["instances"].items()) or "none"
+        click.echo(f"wrote {out} ({sidecar['images']} images; instances: {counts})")
+        return
     folders = ", ".join(f"{k} {v}" for k, v in sidecar["folders"].items())
     click.echo(f"wrote {out} ({len(sidecar['images'])} images: {folders})")
 
