@@ -33,6 +33,7 @@ from seqcore_train.evaluation.false_alarms import nominal_threshold
 from seqcore_train.evaluation.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
 from seqcore_train.evaluation.metrics import Evaluator
 from seqcore_train.evaluation.report import render_markdown, write_json
+from seqcore_train.export.runtime import engine_for
 from seqcore_train.heap import return_large_buffers
 from seqcore_train.model.distances import load_kernels_in_background
 from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
@@ -327,10 +328,11 @@ def scored(
     batch_size: int | str,
     description: str,
     overlap: bool | None = None,
+    engine: Callable | None = None,
 ) -> Iterator[tuple[LoadedSample, np.ndarray, float]]:
     """(sample, anomaly map, score) for every record, batch by batch, with a progress bar; with
     `overlap` (None: `background.overlap_pays`) the next batch is decoded while the model works
-    on this one."""
+    on this one. `engine` runs the model (default `model.predict`; export/runtime.py)."""
     if overlap is None:
         overlap = overlap_pays(model.device)
     batch_size = _batch_size(batch_size, model, dataset, size)
@@ -340,7 +342,7 @@ def scored(
         _shared(samples) for samples in sample_batches(dataset, dataset.records, batch_size, size)
     )
     for samples, (images, valid) in read_ahead(decoded, ahead=int(overlap)):
-        maps, scores = model.predict(images, valid)
+        maps, scores = (engine or model.predict)(images, valid)
         del images, valid
         yield from zip(samples, maps.numpy(), scores.tolist(), strict=True)
         progress.update(len(samples))
@@ -428,6 +430,12 @@ def _store_threshold(model, threshold: float, calibration: dict, model_path, out
     )
 
 
+def _engine(model: SeqPatchCore, engine: str, dataset: Dataset, size) -> tuple[str, Callable]:
+    """(name, callable) of the engine `engine` (auto, torch, onnxruntime) means here."""
+    size = size or _common_size(dataset)
+    return engine_for(model, engine, None if size is None else size[0] * size[1])
+
+
 def _threshold(model: SeqPatchCore, override: float | None, model_path) -> float:
     threshold = override if override is not None else model.threshold
     if threshold is None:
@@ -446,6 +454,7 @@ def evaluate(
     min_component_size: int = 1,
     name: str | None = None,
     device: str = "auto",
+    engine: str = "auto",
 ) -> dict:
     """Metrics on the test split (pixel, defect-wise, per class and image AUROC; see
     metrics.py): report.json, report.md and figures in `out`."""
@@ -458,7 +467,9 @@ def evaluate(
     best: dict | None = None
     worst: dict | None = None
     started = time.perf_counter()
-    for sample, amap, score in scored(model, dataset, size, options.batch_size, "evaluate"):
+    engine, run = _engine(model, engine, dataset, size)
+    results = scored(model, dataset, size, options.batch_size, "evaluate", engine=run)
+    for sample, amap, score in results:
         result = evaluator.update(sample, amap, score)
         panel = {
             "id": sample.record.sample_id,
@@ -520,6 +531,7 @@ def evaluate(
             "split": split,
             "threshold": threshold,
             "min_component_size": min_component_size,
+            "engine": engine,
         },
     )
     return report
@@ -589,6 +601,7 @@ def predict(
     threshold: float | None = None,
     device: str = "auto",
     overlap: bool | None = None,
+    engine: str = "auto",
 ) -> list[dict]:
     """Heat maps and binary masks (PNG), overlays (JPEG) for every input image, plus scores.json,
     and the raw maps as maps/<name>.npy (float32, at the input image's own size).
@@ -607,7 +620,8 @@ def predict(
     rows = []
     if overlap is None:
         overlap = overlap_pays(model.device)
-    results = scored(model, dataset, size, options.batch_size, "predict", overlap)
+    engine, run = _engine(model, engine, dataset, size)
+    results = scored(model, dataset, size, options.batch_size, "predict", overlap, run)
     # Behind the model: one image's encoding and writing; otherwise the previous image's files.
     with WriteBehind(pending=1 if overlap else FILES_PER_IMAGE) as writer:
         for sample, amap, score in results:
@@ -638,6 +652,7 @@ def predict(
             "model": str(model_path),
             "data": dataclasses.asdict(options),
             "threshold": threshold,
+            "engine": engine,
         },
     )
     return rows
