@@ -11,7 +11,6 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from seqcore_train import workflows
 from seqcore_train.cli import cli
 from seqcore_train.export.runtime import OnnxEngine, choose_engine
 from seqcore_train.model.patchcore import SeqPatchCore
