@@ -178,6 +178,17 @@ def _device_option():
     )
 
 
+def _engine_option():
+    return click.option(
+        "--engine",
+        type=click.Choice(["auto", "torch", "onnxruntime"]),
+        default="auto",
+        show_default=True,
+        help="What runs the model. auto: onnxruntime on the CPU when installed and each image fits "
+        "one backbone pass (faster, the same maps to 1e-4), torch otherwise.",
+    )
+
+
 def _batch_size(_ctx, _param, value):
     if str(value).strip().lower() == "auto":
         return "auto"
@@ -397,29 +408,62 @@ def meld(models, out, coreset_size, epochs, seed, device):
     default=None,
     help="Write the calibrated model here (default: update MODEL in place).",
 )
+@click.option(
+    "--nominal-only",
+    is_flag=True,
+    help="DATA holds good images only: the threshold flags at most a share R of them "
+    "(--false-alarm-rate R) instead of maximising pixel F1.",
+)
+@click.option(
+    "--false-alarm-rate",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=None,
+    metavar="R",
+    help="With --nominal-only: the share of good images that may be flagged, e.g. 0.01.",
+)
 @_data_options()
-def calibrate(model, out, options, device):
-    """Store the threshold that maximises pixel F1 on the validation split of DATA."""
+def calibrate(model, out, nominal_only, false_alarm_rate, options, device):
+    """Store the threshold that maximises pixel F1 on the validation split of DATA, or with
+    --nominal-only the one that flags at most a share R of its good images."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_file
 
+    if nominal_only != (false_alarm_rate is not None):
+        raise click.UsageError("--nominal-only and --false-alarm-rate R go together")
     with writing_file(out or model):  # without --out, MODEL is updated in place
-        threshold, f1 = workflows.calibrate(model, options, out, device)
-    click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
+        if nominal_only:
+            found = workflows.calibrate_nominal(model, options, false_alarm_rate, out, device)
+        else:
+            threshold, f1 = workflows.calibrate(model, options, out, device)
+    if not nominal_only:
+        click.echo(f"threshold {threshold:.6g} (pixel F1 {f1:.3f}) stored in {out or model}")
+        return
+    n, rate = found["images"], found["false_alarm_rate"]
+    click.echo(
+        f"threshold {found['threshold']:.6g} stored in {out or model}: {found['flagged']} of {n} "
+        f"good images flagged; on new good images {found['expected_rate']:.2%} expected, "
+        f"at most {found['upper_95']:.2%} at 95 % confidence"
+    )
+    if n < found["images_for_rate"]:
+        _log(
+            f"note: {n} images cannot resolve a rate of {rate:g}: that needs at least "
+            f"{found['images_for_rate']} (and {found['images_for_95']} to show it at 95 %)"
+        )
 
 
 @cli.command(epilog=DATA_HELP)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--threshold", type=float, default=None, help="Override the calibrated threshold.")
+@_engine_option()
 @_data_options("inputs")
-def predict(model, out, threshold, options, device):
+def predict(model, out, threshold, engine, options, device):
     """Heat maps and binary masks (PNG), overlays (JPEG) and raw maps (.npy) for INPUTS (DATA folders)."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_folder
 
     with writing_folder(out):  # one writer per output (output_lock.py)
-        rows = workflows.predict(model, options, out, threshold, device)
+        rows = workflows.predict(model, options, out, threshold, device, engine=engine)
     flagged = sum(r["anomalous"] for r in rows)
     click.echo(f"{len(rows)} images, {flagged} anomalous; wrote {out}")
 
@@ -436,15 +480,16 @@ def predict(model, out, threshold, options, device):
     help="A defect counts as found when a predicted component of this many pixels touches it.",
 )
 @click.option("--name", default=None, help="Row label in the report tables.")
+@_engine_option()
 @_data_options()
-def evaluate(model, out, threshold, min_component_size, name, options, device):
+def evaluate(model, out, threshold, min_component_size, name, engine, options, device):
     """Metrics on the test split of DATA: report.json, report.md and figures in --out."""
     from seqcore_train import workflows
     from seqcore_train.output_lock import writing_folder
 
     with writing_folder(out):
         report = workflows.evaluate(
-            model, options, out, threshold, min_component_size, name, device
+            model, options, out, threshold, min_component_size, name, device, engine
         )
     pixel = report["pixel"]
     click.echo(
@@ -513,21 +558,33 @@ def experiment(plan, out, report_only, dry_run):
     metavar="W H",
     help="Width then height of the graph's input (default: the model's fitted size).",
 )
-def export(model, fmt, out, image_size):
+@click.option(
+    "--valid-mask",
+    is_flag=True,
+    help="A second input, valid (N, H, W) bool: the score counts only cells whose centre is valid.",
+)
+def export(model, fmt, out, image_size, valid_mask):
     """Write MODEL as one graph: images (N, 3, H, W) RGB in [0, 1] -> anomaly_map (N, H, W),
     score (N,); the coreset inside, the threshold in its metadata."""
     from seqcore_train.export.model import export_model
     from seqcore_train.output_lock import writing_file
 
     with writing_file(out):
-        meta = export_model(model, out, fmt, image_size)
+        meta = export_model(model, out, fmt, image_size, valid_input=valid_mask)
     size = meta["image_size"]
     click.echo(f"wrote {out} ({fmt}, input N x 3 x {size['height']} x {size['width']})")
 
 
 @cli.command("export-dataset", epilog=DATA_HELP)
 @click.argument("data", nargs=-1, required=True)
-@click.option("--format", "fmt", type=click.Choice(["mvtec"]), default="mvtec", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["mvtec", "coco"]),
+    default="mvtec",
+    show_default=True,
+    help="mvtec: MVTec AD category folders; coco: images/ and annotations.json (instances as RLE).",
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
@@ -543,12 +600,17 @@ def export(model, fmt, out, image_size):
 )
 def export_dataset(data, fmt, out, label_map):
     """Copy DATA into MVTec AD layout (train/good, test/<class>, ground_truth/<class>) with a
-    side-car seqcore_export.json; impurity-only images become "good" with a note there."""
+    side-car seqcore_export.json; impurity-only images become "good" with a note there. Or, with
+    --format coco, images/ and annotations.json: one annotation per instance, impurities marked."""
     from seqcore_train.export.dataset import export_dataset as run_export
     from seqcore_train.output_lock import writing_file
 
     with writing_file(out):  # OUT appears in one rename, like a file
         sidecar = run_export(data, out, fmt, dict(label_map or ()), log=_log)
+    if fmt == "coco":
+        counts = ", ".join(f"{n} {kind}" for kind, n in sidecar["instances"].items()) or "none"
+        click.echo(f"wrote {out} ({sidecar['images']} images; instances: {counts})")
+        return
     folders = ", ".join(f"{k} {v}" for k, v in sidecar["folders"].items())
     click.echo(f"wrote {out} ({len(sidecar['images'])} images: {folders})")
 

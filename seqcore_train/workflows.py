@@ -29,9 +29,11 @@ from seqcore_train.data.batches import (
 from seqcore_train.data.datasets import Dataset, LoadedSample, image_shape, open_datasets
 from seqcore_train.data.images import jpeg_bytes, png_8bit_bytes, png_bytes
 from seqcore_train.errors import DataError, ModelFileError
+from seqcore_train.evaluation.false_alarms import nominal_threshold
 from seqcore_train.evaluation.map_images import INFERNO, heatmap_index, heatmap_rgb, overlay_rgb
 from seqcore_train.evaluation.metrics import Evaluator
 from seqcore_train.evaluation.report import render_markdown, write_json
+from seqcore_train.export.runtime import engine_for
 from seqcore_train.heap import return_large_buffers
 from seqcore_train.model.distances import load_kernels_in_background
 from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
@@ -51,6 +53,7 @@ __all__ = [
     "finetune",
     "meld",
     "calibrate",
+    "calibrate_nominal",
     "evaluate",
     "predict",
 ]
@@ -325,10 +328,11 @@ def scored(
     batch_size: int | str,
     description: str,
     overlap: bool | None = None,
+    engine: Callable | None = None,
 ) -> Iterator[tuple[LoadedSample, np.ndarray, float]]:
     """(sample, anomaly map, score) for every record, batch by batch, with a progress bar; with
     `overlap` (None: `background.overlap_pays`) the next batch is decoded while the model works
-    on this one."""
+    on this one. `engine` runs the model (default `model.predict`; export/runtime.py)."""
     if overlap is None:
         overlap = overlap_pays(model.device)
     batch_size = _batch_size(batch_size, model, dataset, size)
@@ -338,12 +342,25 @@ def scored(
         _shared(samples) for samples in sample_batches(dataset, dataset.records, batch_size, size)
     )
     for samples, (images, valid) in read_ahead(decoded, ahead=int(overlap)):
-        maps, scores = model.predict(images, valid)
+        maps, scores = (engine or model.predict)(images, valid)
         del images, valid
         yield from zip(samples, maps.numpy(), scores.tolist(), strict=True)
         progress.update(len(samples))
         del samples, maps  # before the next batch arrives: at most two batches live
     progress.close()
+
+
+def _calibration_data(model_path: Path, options: DataOptions, device: str):
+    """(model, split, dataset, size) a calibration reads: the validation split unless told."""
+    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
+    split = options.split or "val"
+    dataset = options.open(split)
+    return (
+        model,
+        split,
+        dataset,
+        model_image_size(model, options.image_size, dataset, str(model_path)),
+    )
 
 
 def calibrate(
@@ -353,10 +370,7 @@ def calibrate(
     device: str = "auto",
 ) -> tuple[float, float]:
     """Store the threshold maximising pixel F1 on the validation split; returns (threshold, F1)."""
-    model = _tiled(SeqPatchCore.load(model_path, device=device), options)
-    split = options.split or "val"
-    dataset = options.open(split)
-    size = model_image_size(model, options.image_size, dataset, str(model_path))
+    model, split, dataset, size = _calibration_data(model_path, options, device)
     evaluator = Evaluator(dataset.classes, None)
     for sample, amap, score in scored(model, dataset, size, options.batch_size, "calibrate"):
         evaluator.update(sample, amap, score)
@@ -366,8 +380,47 @@ def calibrate(
             "a threshold needs annotated defects"
         )
     threshold, f1 = evaluator.best_threshold()
+    calibration = {
+        "method": "f1",
+        "data": list(options.data),
+        "split": split,
+        "images": len(dataset),
+        "f1": f1,
+    }
+    _store_threshold(model, threshold, calibration, model_path, out)
+    return threshold, f1
+
+
+def calibrate_nominal(
+    model_path: Path,
+    options: DataOptions,
+    false_alarm_rate: float,
+    out: Path | None = None,
+    device: str = "auto",
+) -> dict:
+    """Store the threshold that flags at most a share `false_alarm_rate` of good images, from the
+    good images of DATA's validation split alone (evaluation/false_alarms.py); returns what was
+    stored. An image with annotated defects is an error: it would raise the threshold."""
+    model, split, dataset, size = _calibration_data(model_path, options, device)
+    is_defect = dataset.classes.kinds_lookup()
+    maxima = []
+    for sample, amap, _score in scored(model, dataset, size, options.batch_size, "calibrate"):
+        if (is_defect[sample.semantic] & sample.valid).any():
+            raise DataError(
+                f"{sample.record.image}: annotated defects; --nominal-only takes good images only"
+            )
+        maxima.append(float(amap[sample.valid].max()) if sample.valid.any() else 0.0)
+    found = nominal_threshold(maxima, false_alarm_rate)
+    calibration = {**found.to_dict(), "data": list(options.data), "split": split}
+    del calibration["threshold"]
+    _store_threshold(model, found.threshold, calibration, model_path, out)
+    return {"threshold": found.threshold, **calibration}
+
+
+def _store_threshold(model, threshold: float, calibration: dict, model_path, out) -> None:
+    """The threshold into the model file (`out`, else MODEL itself), how it was found beside it in
+    the metadata and in MODEL.calibration.json."""
     model.threshold = threshold
-    calibration = {"data": list(options.data), "split": split, "images": len(dataset), "f1": f1}
     model.metadata["calibration"] = calibration
     target = Path(out or model_path)
     model.save(target)
@@ -375,7 +428,12 @@ def calibrate(
         target.with_suffix(".calibration.json"),
         {"command": "calibrate", "model": str(model_path), "threshold": threshold, **calibration},
     )
-    return threshold, f1
+
+
+def _engine(model: SeqPatchCore, engine: str, dataset: Dataset, size) -> tuple[str, Callable]:
+    """(name, callable) of the engine `engine` (auto, torch, onnxruntime) means here."""
+    size = size or _common_size(dataset)
+    return engine_for(model, engine, None if size is None else size[0] * size[1])
 
 
 def _threshold(model: SeqPatchCore, override: float | None, model_path) -> float:
@@ -396,6 +454,7 @@ def evaluate(
     min_component_size: int = 1,
     name: str | None = None,
     device: str = "auto",
+    engine: str = "auto",
 ) -> dict:
     """Metrics on the test split (pixel, defect-wise, per class and image AUROC; see
     metrics.py): report.json, report.md and figures in `out`."""
@@ -408,7 +467,9 @@ def evaluate(
     best: dict | None = None
     worst: dict | None = None
     started = time.perf_counter()
-    for sample, amap, score in scored(model, dataset, size, options.batch_size, "evaluate"):
+    engine, run = _engine(model, engine, dataset, size)
+    results = scored(model, dataset, size, options.batch_size, "evaluate", engine=run)
+    for sample, amap, score in results:
         result = evaluator.update(sample, amap, score)
         panel = {
             "id": sample.record.sample_id,
@@ -479,6 +540,7 @@ def evaluate(
             "split": split,
             "threshold": threshold,
             "min_component_size": min_component_size,
+            "engine": engine,
         },
     )
     return report
@@ -548,6 +610,7 @@ def predict(
     threshold: float | None = None,
     device: str = "auto",
     overlap: bool | None = None,
+    engine: str = "auto",
 ) -> list[dict]:
     """Heat maps and binary masks (PNG), overlays (JPEG) for every input image, plus scores.json,
     and the raw maps as maps/<name>.npy (float32, at the input image's own size).
@@ -566,7 +629,8 @@ def predict(
     rows = []
     if overlap is None:
         overlap = overlap_pays(model.device)
-    results = scored(model, dataset, size, options.batch_size, "predict", overlap)
+    engine, run = _engine(model, engine, dataset, size)
+    results = scored(model, dataset, size, options.batch_size, "predict", overlap, run)
     # Behind the model: one image's encoding and writing; otherwise the previous image's files.
     with WriteBehind(pending=1 if overlap else FILES_PER_IMAGE) as writer:
         for sample, amap, score in results:
@@ -597,6 +661,7 @@ def predict(
             "model": str(model_path),
             "data": dataclasses.asdict(options),
             "threshold": threshold,
+            "engine": engine,
         },
     )
     return rows

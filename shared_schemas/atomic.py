@@ -10,7 +10,11 @@ __all__ = ["atomic_write_bytes", "atomic_write_text"]
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write to a temporary file in the same folder, flush it to disk, then rename over `path`."""
+    """Write to a temporary file in the same folder, flush it to disk, then rename over `path`.
+
+    An OSError that names no file (a full disk fails in write or fsync, which know only a file
+    descriptor) is raised again naming `path`, so the message says which file could not be written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -22,11 +26,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         # mkstemp makes the file private (0600); give it the mode a plain open() would have.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
         raise
 
 

@@ -23,7 +23,9 @@ candidates the graph needs no data-dependent control flow).
 from __future__ import annotations
 
 import copy
+import io
 import json
+import math
 import os
 import tempfile
 import warnings
@@ -43,15 +45,18 @@ from ..model.scoring import gaussian_blur
 __all__ = [
     "FORMATS",
     "INPUT_NAME",
+    "VALID_NAME",
     "OUTPUT_NAMES",
     "METADATA_FILE",
     "DetectorGraph",
     "export_model",
     "export_metadata",
+    "onnx_bytes",
 ]
 
 FORMATS = ("onnx", "torchscript")
 INPUT_NAME = "images"
+VALID_NAME = "valid"  # the optional second input: (N, H, W) bool, True = inspect
 OUTPUT_NAMES = ("anomaly_map", "score")
 METADATA_FILE = "seqcore.json"  # TorchScript extra file holding the metadata
 CANDIDATES = 4  # screened nearest points whose exact distances decide
@@ -156,8 +161,9 @@ def _fixed_padding(steps: nn.ModuleList, size: tuple[int, int]) -> nn.ModuleList
 class DetectorGraph(nn.Module):
     """`SeqPatchCore.predict` for images of one size (H, W), as a traceable module."""
 
-    def __init__(self, model: SeqPatchCore, size: tuple[int, int]):
+    def __init__(self, model: SeqPatchCore, size: tuple[int, int], valid_input: bool = False):
         super().__init__()
+        self.valid_input = valid_input
         if model.bank.numel() == 0:
             raise ModelFileError("the model has no coreset yet; fit it first")
         extractor = model.extractor.cpu()
@@ -189,6 +195,15 @@ class DetectorGraph(nn.Module):
         self.register_buffer("bank", bank)
         self.register_buffer("bank_sq", (bank * bank).sum(dim=1))
         self.candidates = min(CANDIDATES, len(bank))
+        # The pixel at each cell's centre, as `SeqPatchCore.cell_mask` reads the valid mask.
+        for name, axis, cells, pixels in zip(
+            ("valid_rows", "valid_cols"),
+            extractor.cell_axes(self.size),
+            self.cells,
+            self.size,
+            strict=True,
+        ):
+            self.register_buffer(name, axis.centres(cells).round().long().clamp(0, pixels - 1))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         x = (images - self.mean) / self.std
@@ -214,11 +229,23 @@ class DetectorGraph(nn.Module):
         exact = (x[:, None, :] - self.bank[nearest]).pow(2).sum(dim=2).sqrt()
         return exact.amin(dim=1).reshape(-1, self.cells[0], self.cells[1])
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, valid: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         cells = self.cell_distances(self.features(images))
         maps = gaussian_blur(self.to_pixels(cells), self.blur_sigma)
+        if valid is not None:  # (N, H, W) bool: only cells whose centre pixel is valid score
+            inside = valid.index_select(1, self.valid_rows).index_select(2, self.valid_cols)
+            cells = cells.masked_fill(~inside, -math.inf)
         scores = cells.flatten(1).amax(dim=1).clamp(min=0.0)
         return maps, scores
+
+    def example(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        """Inputs to trace with: images, and a valid mask when the graph takes one."""
+        images = torch.rand(batch, 3, *self.size, generator=torch.Generator().manual_seed(0))
+        if not self.valid_input:
+            return (images,)
+        return images, torch.ones(batch, *self.size, dtype=torch.bool)
 
 
 def export_metadata(model: SeqPatchCore, size: tuple[int, int]) -> dict:
@@ -251,18 +278,22 @@ def export_model(
     fmt: str,
     image_size: tuple[int, int] | None = None,
     batch: int = 1,
+    valid_input: bool = False,
 ) -> dict:
     """Write model file `model_path` as one `fmt` graph to `out` (atomically); returns the metadata.
 
     `image_size` is (H, W). `batch` is only the example batch traced; the exported batch is free.
+    With `valid_input` the graph takes a second input, the valid mask, which the score respects.
     """
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     model = SeqPatchCore.load(model_path, device="cpu")
     size = export_size(model, image_size, str(model_path))
-    graph = DetectorGraph(model, size).eval()
+    graph = DetectorGraph(model, size, valid_input).eval()
     meta = export_metadata(model, size)
-    example = torch.rand(batch, 3, *size, generator=torch.Generator().manual_seed(0))
+    if valid_input:
+        meta["valid"] = {"name": VALID_NAME, "shape": ["N", size[0], size[1]], "dtype": "bool"}
+    example = graph.example(batch)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     writer = _write_onnx if fmt == "onnx" else _write_torchscript
@@ -278,7 +309,7 @@ def export_model(
 def _write_torchscript(graph: DetectorGraph, example, path: Path, meta: dict) -> None:
     """Traced, then frozen: weights and coreset become constants, so batch norm folds into the
     convolutions and the graph runs without its profiling passes (several times faster on CPU)."""
-    traced = torch.jit.freeze(torch.jit.trace(graph, (example,), check_trace=False).eval())
+    traced = torch.jit.freeze(torch.jit.trace(graph, example, check_trace=False).eval())
     torch.jit.save(traced, str(path), _extra_files={METADATA_FILE: json.dumps(meta)})
 
 
@@ -291,17 +322,7 @@ def _write_onnx(graph: DetectorGraph, example, path: Path, meta: dict) -> None:
         raise ExportUnavailable(
             "ONNX export needs the package onnx: pip install 'seqcore-train[onnx]'"
         ) from None
-    torch.onnx.export(
-        graph,
-        (example,),
-        str(path),
-        dynamo=False,
-        input_names=[INPUT_NAME],
-        output_names=list(OUTPUT_NAMES),
-        dynamic_axes={INPUT_NAME: {0: "N"}, OUTPUT_NAMES[0]: {0: "N"}, OUTPUT_NAMES[1]: {0: "N"}},
-        opset_version=ONNX_OPSET,
-        do_constant_folding=True,
-    )
+    path.write_bytes(onnx_bytes(graph, example))
     proto = onnx.load(str(path))
     threshold = meta["threshold"]
     entries = {
@@ -314,3 +335,23 @@ def _write_onnx(graph: DetectorGraph, example, path: Path, meta: dict) -> None:
         prop.key, prop.value = key, value
     proto.producer_name = "seqcore-train"
     onnx.save(proto, str(path))
+
+
+def onnx_bytes(graph: DetectorGraph, example: tuple[torch.Tensor, ...]) -> bytes:
+    """`graph` as an ONNX model in memory (the batch axis dynamic), without metadata."""
+    names = [INPUT_NAME, VALID_NAME][: len(example)]
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer notes on sizes: fixed on purpose
+        torch.onnx.export(
+            graph,
+            example,
+            buffer,
+            dynamo=False,
+            input_names=names,
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes={name: {0: "N"} for name in [*names, *OUTPUT_NAMES]},
+            opset_version=ONNX_OPSET,
+            do_constant_folding=True,
+        )
+    return buffer.getvalue()

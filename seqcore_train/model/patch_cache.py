@@ -3,8 +3,8 @@
 Without augmentation every epoch feeds the coreset the same patches, and the backbone costs most of
 an epoch. The first pass spills its patches, batch by batch, to an unnamed temporary file; later
 passes read them back in the same batches, so the coreset sees exactly what it would have seen.
-Memory stays one batch whatever the data set size; past `max_bytes` of disk the cache gives up and
-the caller recomputes features instead.
+Memory stays one batch whatever the data set size; past `max_bytes` of disk, or when the disk is
+full, the cache gives up and the caller recomputes features instead.
 """
 
 from __future__ import annotations
@@ -36,9 +36,18 @@ class PatchCache:
             self.close()
             self.usable = False
             return
-        if self._file is None:
-            self._file = tempfile.TemporaryFile(dir=self._directory)
-        self._file.write(data.tobytes())
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile(dir=self._directory)
+            self._file.write(data.tobytes())
+        except OSError:  # e.g. a full disk: the cache only saves time, so recompute instead
+            try:
+                self.close()
+            except OSError:  # closing flushes what the disk refused: nothing to keep
+                self._file = None
+                self.close()
+            self.usable = False
+            return
         self._shapes.append(data.shape)
         self.bytes += data.nbytes
 
