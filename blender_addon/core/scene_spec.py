@@ -258,8 +258,10 @@ def scene_views(settings: SceneSettings, sample: int) -> list[tuple[int, str, Sc
         settings.stain_radius_mm,
         settings.stain_spacing,
     )
+    each = settings.light_mode == "each"
     misc = plate_rng(settings.seed, sample, LIGHT_STREAM)
-    drawn = settings.lights[int(misc.integers(0, len(settings.lights)))]
+    # under "each", light L's draws are those of a dataset with L alone (as the plate's)
+    drawn = settings.lights[int(misc.integers(0, 1 if each else len(settings.lights)))]
     sampling_seed = int(misc.integers(0, 2**31 - 1))
     jitter_rng = plate_rng(settings.seed, sample, CAMERA_STREAM)
     poses = [
@@ -269,7 +271,6 @@ def scene_views(settings: SceneSettings, sample: int) -> list[tuple[int, str, Sc
         )
         for _ in settings.cameras
     ]
-    each = settings.light_mode == "each"
     lights = [(f"_{name}", name) for name in settings.lights] if each else [("", drawn)]
     views = []
     for view, (camera, (offset, rotation)) in enumerate(zip(settings.cameras, poses, strict=True)):
