@@ -48,9 +48,18 @@ MARK_PROPERTY = "seqcore_stain"  # Material.seqcore_stain, the sidebar's "Water 
 
 
 def marked_materials() -> tuple[str, ...]:
-    """Materials whose checkbox is ticked; read as the ID property it is stored as, so a background
+    """Materials whose checkbox is ticked, read from where Blender stores it, so a background
     Blender without the add-on registered reads it too."""
-    return tuple(sorted(m.name for m in bpy.data.materials if m.get(MARK_PROPERTY)))
+    return tuple(sorted(m.name for m in bpy.data.materials if _is_marked(m)))
+
+
+def _is_marked(material) -> bool:
+    # Blender >= 5.0 keeps add-on properties apart from custom properties; 4.x among them
+    system = getattr(material, "bl_system_properties_get", None)
+    stored = system() if system is not None else None
+    if stored is not None and stored.get(MARK_PROPERTY):
+        return True
+    return bool(material.get(MARK_PROPERTY))
 
 
 def _names(items) -> str:

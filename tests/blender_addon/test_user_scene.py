@@ -165,7 +165,8 @@ def broken_parts(bracket, tmp_path_factory):
         "import bpy, sys\n"
         "src, folder = sys.argv[1], sys.argv[2]\n"
         "bpy.ops.wm.open_mainfile(filepath=src)\n"
-        "del bpy.data.materials['Brushed Steel']['seqcore_stain']\n"
+        "bpy.types.Material.seqcore_stain = bpy.props.BoolProperty()\n"
+        "bpy.data.materials['Brushed Steel'].seqcore_stain = False\n"
         "bpy.ops.wm.save_as_mainfile(filepath=folder + '/unmarked.blend', copy=True)\n"
         "for cam in [o for o in bpy.data.objects if o.type == 'CAMERA']:\n"
         "    bpy.data.objects.remove(cam)\n"
@@ -252,3 +253,34 @@ def test_seqcore_train_fits_and_evaluates_on_the_renders(rendered, tmp_path):
     )
     assert report["pixel"]["fp"] + report["pixel"]["tp"] == valid < 4 * 96 * 72
     assert report["per_class"]["water_stain"]["pixels"] == stains > 0
+
+
+def test_render_this_scene_renders_the_saved_file_in_the_background(bracket, fresh_bpy, tmp_path):
+    import blender_addon
+    from blender_addon.background_render import BackgroundRender
+    from blender_addon.properties import scene_render_options
+
+    before = _sha(bracket)
+    fresh_bpy.ops.wm.open_mainfile(filepath=str(bracket))
+    blender_addon.register()
+    try:
+        materials = fresh_bpy.data.materials
+        assert materials["Brushed Steel"].seqcore_stain and not materials["Table"].seqcore_stain
+        settings = fresh_bpy.context.scene.seqcore
+        settings.count, settings.samples, settings.scene_cameras = 1, 1, "Camera Top"
+        settings.scene_lights = {"rot90_x2"}
+        job = BackgroundRender(scene_render_options(settings, fresh_bpy.data.filepath), tmp_path)
+        while job.poll().running:
+            job.process.wait(timeout=120)
+        state = job.poll()
+        assert state.returncode == 0, state.error
+        assert (state.done, state.total) == (2, 2)
+        samples = load_manifest(tmp_path).samples
+        assert [s.params["light"] for s in samples] == ["rot90_x2"] * 2
+        assert _read(tmp_path, samples[0].image).shape == (240, 320, 3)  # the file's size
+        fresh_bpy.ops.wm.read_homefile(use_empty=True)  # a file never saved
+        with pytest.raises(RuntimeError, match="Save the .blend first"):
+            fresh_bpy.ops.seqcore.render_this_scene()
+    finally:
+        blender_addon.unregister()
+    assert _sha(bracket) == before
