@@ -60,14 +60,13 @@ def options_from_json(text: str) -> RenderOptions:
 
 def child_main(argv: list[str]) -> int:
     """The child's entry: `OPTIONS.json OUT DEVICE` -> render.py's loop, exit status as render.py."""
-    from .core.render_options import to_settings
     from .core.render_plan import Shard
-    from .render_command import render_to_stdout, run_reporting_errors
+    from .render_command import render_options_to_stdout, run_reporting_errors
 
     options_file, out, device = argv
     options = options_from_json(Path(options_file).read_text(encoding="utf-8"))
     return run_reporting_errors(
-        lambda: render_to_stdout(to_settings(options), Path(out), Shard(), device)
+        lambda: render_options_to_stdout(options, Path(out), Shard(), device)
     )
 
 

@@ -12,16 +12,18 @@ from pathlib import Path
 import bpy
 
 from .background_render import BackgroundRender, JobState
-from .core.errors import SeqCoreAddonError
+from .core.errors import SeqCoreAddonError, SettingsError
 from .core.output_folder import resolve_output_folder
 from .core.render_lock import RenderLock, RenderLockError, lock_holder
-from .core.render_options import RenderOptions, to_settings
+from .core.render_options import RenderOptions, check_scene_options, to_settings
+from .core.render_plan import Shard
 from .device_prefs import device_preferences_kept
 from .preferences import get_preferences, render_device_spec
 from .properties import (
     NO_PRESET,
     defect_preview_spec,
     render_options,
+    scene_render_options,
     scene_spec,
     stain_params,
 )
@@ -33,6 +35,7 @@ __all__ = [
     "SEQCORE_OT_build_scene",
     "SEQCORE_OT_preview_defects",
     "SEQCORE_OT_render_dataset",
+    "SEQCORE_OT_render_this_scene",
     "cancel_all_jobs",
     "classes",
     "output_folder",
@@ -145,43 +148,13 @@ def _refuse_if_running(out: Path) -> None:
         raise RenderLockError(f"{out} is already being rendered by {holder.describe()}", holder)
 
 
-class SEQCORE_OT_render_dataset(bpy.types.Operator):
-    """Render a dataset with the SeqCore dataset settings in a background Blender (resumes an
-    existing folder; Esc cancels)"""
-
-    bl_idname = "seqcore.render_dataset"
-    bl_label = "Render Dataset"
+class _BackgroundJob:
+    """The sidebar button's side of a dataset render: a background Blender renders while a modal
+    operator polls it (progress in the status bar and the panel; Esc cancels). Operators using it
+    give `_prepare(context) -> (RenderOptions, out)`."""
 
     _timer = None
     _job: BackgroundRender | None = None
-
-    def _prepare(self, context) -> tuple[RenderOptions, Path]:
-        options = render_options(context.scene.seqcore)
-        to_settings(options)  # conflicting settings: one line now, not from the background
-        out = output_folder(context)
-        _refuse_if_running(out)
-        return options, out
-
-    def execute(self, context):  # scripted (bpy.ops...()): render here and now, blocking
-        from .scene.dataset_render import render_dataset
-
-        try:
-            device = render_device_spec(get_preferences(context))
-            options, out = self._prepare(context)
-            with RenderLock(out), device_preferences_kept():
-                steps = render_dataset(
-                    to_settings(options), out, device=device, scene=context.scene
-                )
-                for progress in steps:
-                    state = "skipped" if progress.skipped else f"{progress.seconds:.1f} s"
-                    self.report(
-                        {"INFO"}, f"[{progress.done}/{progress.total}] {progress.sample_id} {state}"
-                    )
-        except SeqCoreAddonError as exc:
-            self.report({"ERROR"}, str(exc))
-            return {"CANCELLED"}
-        self.report({"INFO"}, f"Dataset ready: {out}")
-        return {"FINISHED"}
 
     def invoke(self, context, event):  # the sidebar button: a background Blender renders
         if context.window is None:  # `blender -b` scripts: no window to poll from
@@ -247,9 +220,83 @@ class SEQCORE_OT_render_dataset(bpy.types.Operator):
         _JOBS.pop(self._job.out, None)
 
 
+class SEQCORE_OT_render_dataset(_BackgroundJob, bpy.types.Operator):
+    """Render a dataset with the SeqCore dataset settings in a background Blender (resumes an
+    existing folder; Esc cancels)"""
+
+    bl_idname = "seqcore.render_dataset"
+    bl_label = "Render Dataset"
+
+    def _prepare(self, context) -> tuple[RenderOptions, Path]:
+        options = render_options(context.scene.seqcore)
+        to_settings(options)  # conflicting settings: one line now, not from the background
+        out = output_folder(context)
+        _refuse_if_running(out)
+        return options, out
+
+    def execute(self, context):  # scripted (bpy.ops...()): render here and now, blocking
+        from .scene.dataset_render import render_dataset
+
+        try:
+            device = render_device_spec(get_preferences(context))
+            options, out = self._prepare(context)
+            with RenderLock(out), device_preferences_kept():
+                steps = render_dataset(
+                    to_settings(options), out, device=device, scene=context.scene
+                )
+                for progress in steps:
+                    state = "skipped" if progress.skipped else f"{progress.seconds:.1f} s"
+                    self.report(
+                        {"INFO"}, f"[{progress.done}/{progress.total}] {progress.sample_id} {state}"
+                    )
+        except SeqCoreAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Dataset ready: {out}")
+        return {"FINISHED"}
+
+
+class SEQCORE_OT_render_this_scene(_BackgroundJob, bpy.types.Operator):
+    """Render a paired clean/stained dataset of this saved .blend: its objects, lights and cameras,
+    water stains on the materials marked Water Stains (a background Blender reads the saved file;
+    nothing is saved; Esc cancels)"""
+
+    bl_idname = "seqcore.render_this_scene"
+    bl_label = "Render This Scene"
+
+    def _prepare(self, context) -> tuple[RenderOptions, Path]:
+        path = bpy.data.filepath
+        if not path:
+            raise SettingsError("Save the .blend first: Render This Scene renders the saved file")
+        if bpy.data.is_dirty:
+            raise SettingsError(
+                f"{Path(path).name} has unsaved changes: save it first (Render This Scene "
+                "renders the file as saved, and never saves it)"
+            )
+        options = scene_render_options(context.scene.seqcore, path)
+        check_scene_options(options)
+        out = output_folder(context)
+        _refuse_if_running(out)
+        return options, out
+
+    def execute(self, context):  # scripted: render here and now, blocking (reopens the file)
+        from .render_command import render_scene_to_stdout
+
+        try:
+            device = render_device_spec(get_preferences(context))
+            options, out = self._prepare(context)
+            render_scene_to_stdout(options, out, Shard(), device)
+        except SeqCoreAddonError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Dataset ready: {out}")
+        return {"FINISHED"}
+
+
 classes = (
     SEQCORE_OT_build_scene,
     SEQCORE_OT_preview_defects,
     SEQCORE_OT_add_water_stain,
     SEQCORE_OT_render_dataset,
+    SEQCORE_OT_render_this_scene,
 )

@@ -19,7 +19,14 @@ from .core.camera import IMAGE_WIDTH, VIEW_WIDTH_MM, CameraView
 from .core.defects import SIZE_FIELDS, DefectSettings
 from .core.render_options import DEFAULT_COUNT, DEFAULT_SAMPLES, RenderOptions, option, to_settings
 from .core.render_plan import preview_sample
-from .core.sample_spec import DatasetSettings, SampleSpec, default_resolution, sample_texture
+from .core.sample_spec import (
+    STAIN_RADIUS_MM,
+    STAIN_SPACING,
+    DatasetSettings,
+    SampleSpec,
+    default_resolution,
+    sample_texture,
+)
 from .core.water_stain import StainParams
 
 __all__ = [
@@ -29,8 +36,11 @@ __all__ = [
     "classes",
     "dataset_settings",
     "defect_preview_spec",
+    "register_material_property",
     "render_options",
+    "scene_render_options",
     "scene_spec",
+    "unregister_material_property",
     "stain_params",
 ]
 
@@ -181,6 +191,56 @@ class SEQCORE_PG_settings(bpy.types.PropertyGroup):
     sticker_size_mm: _size_range("sticker_size_mm", "Sticker Size")
     sticker_thickness_mm: _size_range("sticker_thickness_mm", "Sticker Thickness")
 
+    # Render This Scene: a dataset of the open file (core.scene_spec)
+    scene_cameras: StringProperty(
+        name="Cameras",
+        default="",
+        description="Comma-separated camera names; empty: every camera of the scene",
+    )
+    scene_lights: EnumProperty(
+        name="Scene Lights",
+        items=vocab.enum_items(vocab.SCENE_LIGHTS),
+        options={"ENUM_FLAG"},
+        default={vocab.SCENE_LIGHT_ORIGINAL},
+        description=option("scene_lights").help,
+    )
+    stain_radius_range: FloatVectorProperty(
+        name="Stain Radius (mm)",
+        size=2,
+        default=STAIN_RADIUS_MM,
+        min=0.01,
+        soft_max=50.0,
+        description=option("stain_radius_mm").help,
+    )
+    stain_spacing: FloatVectorProperty(
+        name="Stain Spacing (radii)",
+        size=2,
+        default=STAIN_SPACING,
+        min=0.5,
+        soft_max=20.0,
+        description=option("stain_spacing").help,
+    )
+    camera_jitter_mm: FloatProperty(
+        name="Camera Jitter (mm)", default=0.0, min=0.0, description=option("camera_jitter_mm").help
+    )
+    camera_jitter_deg: FloatProperty(
+        name="Camera Jitter (°)",
+        default=0.0,
+        min=0.0,
+        max=45.0,
+        description=option("camera_jitter_deg").help,
+    )
+
+
+def _material_stain_property():
+    """Material.seqcore_stain: the material gets water stains in "Render This Scene" datasets."""
+    return BoolProperty(
+        name="Water Stains",
+        default=False,
+        description="Render This Scene (and render.py --scene) puts water stains on this "
+        "material; it needs a Principled BSDF",
+    )
+
 
 def stain_params(settings) -> StainParams:
     return StainParams(
@@ -243,6 +303,28 @@ def render_options(settings) -> RenderOptions:
     )
 
 
+def scene_render_options(settings, blend_path: str) -> RenderOptions:
+    """What Render This Scene renders: the saved file, its marked materials (read by the render
+    from the file), and the dataset settings a user's scene shares with the plate."""
+    return RenderOptions(
+        count=settings.count,
+        seed=settings.dataset_seed,
+        samples=settings.samples,
+        variant=settings.variant,
+        split=settings.split,
+        light_mode=settings.light_mode,
+        bit_depth=int(settings.bit_depth),
+        denoise=settings.denoise,
+        scene=blend_path,
+        cameras=tuple(c.strip() for c in settings.scene_cameras.split(",") if c.strip()),
+        scene_lights=tuple(x for x in vocab.SCENE_LIGHTS if x in settings.scene_lights),
+        stain_radius_mm=tuple(settings.stain_radius_range),
+        stain_spacing=tuple(settings.stain_spacing),
+        camera_jitter_mm=settings.camera_jitter_mm,
+        camera_jitter_deg=settings.camera_jitter_deg,
+    )
+
+
 def dataset_settings(settings) -> DatasetSettings:
     """What Render Dataset renders; a SettingsError (one line) when the settings conflict."""
     return to_settings(render_options(settings))
@@ -251,6 +333,14 @@ def dataset_settings(settings) -> DatasetSettings:
 def defect_preview_spec(settings) -> SampleSpec:
     """Plate 0 exactly as Render Dataset renders it: texture, light, stains, defects and impurities."""
     return preview_sample(dataset_settings(settings)).spec
+
+
+def register_material_property() -> None:
+    bpy.types.Material.seqcore_stain = _material_stain_property()
+
+
+def unregister_material_property() -> None:
+    del bpy.types.Material.seqcore_stain
 
 
 classes = (SEQCORE_PG_settings,)

@@ -13,10 +13,16 @@ from pathlib import Path
 from .core.errors import RenderSetupError, SeqCoreAddonError
 from .core.render_lock import RenderLock
 from .core.render_log import render_status_filtered
-from .core.render_options import parse_args
+from .core.render_options import RenderOptions, parse_args, to_settings
 from .core.render_plan import Shard, merge_shards
 
-__all__ = ["main", "render_to_stdout", "run_reporting_errors"]
+__all__ = [
+    "main",
+    "render_options_to_stdout",
+    "render_scene_to_stdout",
+    "render_to_stdout",
+    "run_reporting_errors",
+]
 
 
 def _merge(args: argparse.Namespace, shard: Shard) -> int:
@@ -38,13 +44,35 @@ def _shard_count(out: Path) -> int:
 
 def render_to_stdout(settings, out: Path, shard: Shard, device: str) -> int:
     """Render with one progress line per sample on stdout (the sidebar's background job reads them)."""
-    from .device_prefs import device_preferences_kept
     from .scene.dataset_render import render_dataset  # needs bpy
+
+    return _report(lambda: render_dataset(settings, out, shard, device), out, shard)
+
+
+def render_scene_to_stdout(options: RenderOptions, out: Path, shard: Shard, device: str) -> int:
+    """As `render_to_stdout`, for the user's scene `options.scene`: the file is opened and checked
+    before the output folder is touched, so a bad file or name writes nothing."""
+    from .scene.user_scene import open_user_scene, render_scene_dataset  # needs bpy
+
+    with render_status_filtered():  # Blender's "Read blend" line
+        job = open_user_scene(options)
+    return _report(lambda: render_scene_dataset(job, out, shard, device), out, shard)
+
+
+def render_options_to_stdout(options: RenderOptions, out: Path, shard: Shard, device: str) -> int:
+    """The plate's dataset or, with `options.scene`, the user's scene's (the sidebar's child)."""
+    if options.scene:
+        return render_scene_to_stdout(options, out, shard, device)
+    return render_to_stdout(to_settings(options), out, shard, device)
+
+
+def _report(steps, out: Path, shard: Shard) -> int:
+    from .device_prefs import device_preferences_kept
 
     # one run per folder and shard; Blender's "Fra:" status lines hidden: one line per sample
     lock = RenderLock(out, shard.index, shard.count)
     with lock, device_preferences_kept(), render_status_filtered():
-        for progress in render_dataset(settings, out, shard, device):
+        for progress in steps():
             state = (
                 "skipped (already rendered)" if progress.skipped else f"{progress.seconds:.1f} s"
             )
@@ -66,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         shard = Shard.parse(args.shard)
         if args.merge:
             return _merge(args, shard)
+        if args.scene:
+            return render_scene_to_stdout(args.options, args.out, shard, args.device)
         return render_to_stdout(args.settings, args.out, shard, args.device)
 
     return run_reporting_errors(run)

@@ -109,9 +109,34 @@ class VIEW3D_PT_seqcore_defects(_SeqCorePanel, bpy.types.Panel):
         col.operator("seqcore.preview_defects", icon="MOD_DISPLACE")
 
 
+class VIEW3D_PT_seqcore_this_scene(_SeqCorePanel, bpy.types.Panel):
+    """Your own part: a dataset of the saved file (Output Folder, count, seed, variant, split, light
+    mode, samples and bit depth are the Dataset panel's)."""
+
+    bl_label = "Render This Scene"
+    bl_parent_id = "VIEW3D_PT_seqcore_dataset"
+    bl_options = {"DEFAULT_CLOSED"}
+
+    def draw(self, context):
+        s = context.scene.seqcore
+        col = self.layout.column()
+        material = context.active_object.active_material if context.active_object else None
+        if material is not None:
+            col.prop(material, "seqcore_stain", text=f"Water Stains on {material.name}")
+        col.prop(s, "scene_cameras")
+        col.label(text="Scene Lights")
+        col.row(align=True).prop(s, "scene_lights")
+        col.prop(s, "stain_radius_range")
+        col.prop(s, "stain_spacing")
+        col.prop(s, "camera_jitter_mm")
+        col.prop(s, "camera_jitter_deg")
+        col.operator("seqcore.render_this_scene", icon="RENDER_ANIMATION")
+
+
 classes = (
     VIEW3D_PT_seqcore_scene,
     VIEW3D_PT_seqcore_stain,
     VIEW3D_PT_seqcore_defects,
     VIEW3D_PT_seqcore_dataset,
+    VIEW3D_PT_seqcore_this_scene,
 )

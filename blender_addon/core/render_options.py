@@ -20,7 +20,7 @@ the table and that the sidebar has every property the table names).
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .camera import IMAGE_WIDTH, VIEW_WIDTH_MM
@@ -30,7 +30,8 @@ from .defects import SIZE_FIELDS, DefectSettings
 from .errors import SettingsError
 from .gpu_selection import GPU_BACKENDS, render_device
 from .resolution_presets import DEFAULT_RESOLUTION_PRESET, resolution_preset
-from .sample_spec import DatasetSettings, default_resolution
+from .sample_spec import STAIN_RADIUS_MM, STAIN_SPACING, DatasetSettings, default_resolution
+from .scene_spec import SceneSettings, check_blend_file
 from .vocabulary import (
     BIT_DEPTHS,
     DEFAULT_DOMAIN,
@@ -47,12 +48,25 @@ from .vocabulary import (
     PLACEMENTS,
     PRESETS,
     RESOLUTION_PRESETS,
+    SCENE_LIGHT_ORIGINAL,
+    SCENE_LIGHTS,
     SPLITS,
     VARIANTS,
     WATER_STAIN,
 )
 
-__all__ = ["OPTIONS", "Option", "RenderOptions", "option", "parse_args", "to_settings"]
+__all__ = [
+    "OPTIONS",
+    "PLATE_ONLY",
+    "SCENE_ONLY",
+    "Option",
+    "RenderOptions",
+    "check_scene_options",
+    "option",
+    "parse_args",
+    "to_scene_settings",
+    "to_settings",
+]
 
 DEFAULT_COUNT = 8
 DEFAULT_SAMPLES = 16
@@ -85,6 +99,15 @@ class RenderOptions:
     light_mode: str = DEFAULT_LIGHT_MODE
     bit_depth: int = 8
     stain_rim_roughness: float = 0.0  # 0: stains change reflectance only (Algorithm 1)
+    # a user's scene (core.scene_spec) instead of the plate: its .blend and what to do with it
+    scene: str = ""  # "": the plate
+    stain_materials: tuple[str, ...] = ()  # (): the materials marked in the file
+    cameras: tuple[str, ...] = ()  # (): every camera of the scene
+    scene_lights: tuple[str, ...] = ()  # (): the lights as they are
+    stain_radius_mm: tuple[float, float] = STAIN_RADIUS_MM
+    stain_spacing: tuple[float, float] = STAIN_SPACING
+    camera_jitter_mm: float = 0.0
+    camera_jitter_deg: float = 0.0
 
 
 def to_settings(options: RenderOptions) -> DatasetSettings:
@@ -136,6 +159,63 @@ def to_settings(options: RenderOptions) -> DatasetSettings:
         light_mode=options.light_mode,
         bit_depth=options.bit_depth,
         stain_rim_roughness=options.stain_rim_roughness,
+    )
+
+
+# options of one kind of dataset only: the plate's, and a user's scene's (--scene)
+PLATE_ONLY = (
+    "lights", "view_width_mm", "grid", "defect_count", "defect_classes", "impurities",
+    "impurity_count", "placement", "sizes", "preset", "resolution_preset", "domain",
+    "stain_rim_roughness",
+)  # fmt: skip
+SCENE_ONLY = (
+    "stain_materials", "cameras", "scene_lights", "stain_radius_mm", "stain_spacing",
+    "camera_jitter_mm", "camera_jitter_deg",
+)  # fmt: skip
+
+
+def check_scene_options(options: RenderOptions) -> None:
+    """A SettingsError (one line) for an option given to the other kind of dataset."""
+    default = RenderOptions()
+    if options.scene:
+        wrong = [n for n in PLATE_ONLY if getattr(options, n) != getattr(default, n)]
+        if wrong:
+            flag = option(wrong[0]).flag
+            raise SettingsError(f"{flag} is an option of the plate; it does not apply to --scene")
+    else:
+        wrong = [n for n in SCENE_ONLY if getattr(options, n) != getattr(default, n)]
+        if wrong:
+            raise SettingsError(f"{option(wrong[0]).flag} needs --scene PART.blend")
+
+
+def to_scene_settings(
+    options: RenderOptions,
+    sha256: str,
+    cameras: tuple[str, ...],
+    stain_materials: tuple[str, ...],
+    resolution: tuple[int, int],
+) -> SceneSettings:
+    """The dataset of the user's scene `options.scene`; the cameras, marked materials and (unless
+    --resolution) the image size are the file's, read by `scene.user_scene`."""
+    return SceneSettings(
+        scene_path=options.scene,
+        scene_sha256=sha256,
+        stain_materials=tuple(stain_materials),
+        cameras=tuple(cameras),
+        count=options.count if options.count is not None else DEFAULT_COUNT,
+        seed=options.seed,
+        resolution=tuple(options.resolution or resolution),
+        samples=options.samples,
+        variant=options.variant or "paired",
+        lights=tuple(dict.fromkeys(options.scene_lights)) or (SCENE_LIGHT_ORIGINAL,),
+        light_mode=options.light_mode,
+        split=options.split or DEFAULT_SPLIT,
+        bit_depth=options.bit_depth,
+        denoise=options.denoise,
+        stain_radius_mm=tuple(options.stain_radius_mm),
+        stain_spacing=tuple(options.stain_spacing),
+        camera_jitter_mm=options.camera_jitter_mm,
+        camera_jitter_deg=options.camera_jitter_deg,
     )
 
 
@@ -237,6 +317,38 @@ OPTIONS: tuple[Option, ...] = (
            "add up to R roughness at water-stain rims, an extension of the paper's Algorithm 1 "
            "(default 0: stains change reflectance only)",
            {"type": float, "default": 0.0, "metavar": "R"}),
+    Option("scene", "--scene",
+           "render this .blend (your own part) instead of the plate: its objects, materials, lights "
+           "and cameras as they are, water stains on the marked materials; never written",
+           {"default": "", "metavar": "PART.blend"}),
+    Option("stain_materials", "--stain-material",
+           "with --scene: stain this material (repeatable; default the materials marked Water "
+           "Stains in the file); it needs a Principled BSDF",
+           {"action": "append", "default": [], "metavar": "NAME"}),
+    Option("cameras", "--camera",
+           "with --scene: render from this camera (repeatable; default every camera of the scene)",
+           {"action": "append", "default": [], "metavar": "NAME"}, ("scene_cameras",)),
+    Option("scene_lights", "--scene-light",
+           "with --scene: the scene's lights as they are (original), rotated 90 degrees about the "
+           "world Z axis (rot90), twice their size (x2) or both (rot90_x2); repeat for several, "
+           "see --light-mode",
+           {"action": "append", "choices": SCENE_LIGHTS, "default": []}, ("scene_lights",)),
+    Option("stain_radius_mm", "--stain-radius-mm",
+           f"with --scene: water-stain radius range in mm of object coordinates (default "
+           f"{STAIN_RADIUS_MM[0]:g}-{STAIN_RADIUS_MM[1]:g}, the plate's)",
+           {"default": f"{STAIN_RADIUS_MM[0]:g}-{STAIN_RADIUS_MM[1]:g}", "metavar": "MIN-MAX"},
+           ("stain_radius_range",)),
+    Option("stain_spacing", "--stain-spacing",
+           f"with --scene: stain lattice cell size in stain radii, i.e. density: smaller is denser "
+           f"(default {STAIN_SPACING[0]:g}-{STAIN_SPACING[1]:g}, the plate's)",
+           {"default": f"{STAIN_SPACING[0]:g}-{STAIN_SPACING[1]:g}", "metavar": "MIN-MAX"},
+           ("stain_spacing",)),
+    Option("camera_jitter_mm", "--camera-jitter-mm",
+           "with --scene: move each camera by up to this many mm along each world axis, per sample",
+           {"type": float, "default": 0.0, "metavar": "D"}, ("camera_jitter_mm",)),
+    Option("camera_jitter_deg", "--camera-jitter-deg",
+           "with --scene: turn each camera by up to this many degrees about each of its axes",
+           {"type": float, "default": 0.0, "metavar": "A"}, ("camera_jitter_deg",)),
 )  # fmt: skip
 
 
@@ -307,7 +419,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     try:
         # from here on one string: "gpu:optix:0,2" (core.gpu_selection)
         args.device = render_device(args.device, args.gpu_backend, args.gpu_ids).spec()
-        args.settings = to_settings(_options(args))
+        args.options = _options(args)
+        check_scene_options(args.options)
+        if args.scene:  # the settings need the file's cameras: scene.user_scene reads them
+            args.options = replace(args.options, scene=str(check_blend_file(args.scene)))
+            args.settings = None
+        else:
+            args.settings = to_settings(args.options)
     except SettingsError as exc:
         p.error(str(exc))
     return args
@@ -351,4 +469,12 @@ def _options(args: argparse.Namespace) -> RenderOptions:
         light_mode=args.light_mode,
         bit_depth=args.bit_depth,
         stain_rim_roughness=args.stain_rim_roughness,
+        scene=args.scene,
+        stain_materials=tuple(dict.fromkeys(args.stain_material)),
+        cameras=tuple(dict.fromkeys(args.camera)),
+        scene_lights=tuple(args.scene_light),
+        stain_radius_mm=parse_range(args.stain_radius_mm, "--stain-radius-mm", integer=False),
+        stain_spacing=parse_range(args.stain_spacing, "--stain-spacing", integer=False),
+        camera_jitter_mm=args.camera_jitter_mm,
+        camera_jitter_deg=args.camera_jitter_deg,
     )

@@ -81,15 +81,21 @@ def _plate_views(settings: DatasetSettings, plate: int) -> list[tuple[int, str, 
     return [(v, suffix, specs[v]) for v in range(views) for suffix, specs in per_light]
 
 
-def plan_samples(settings: DatasetSettings, shard: Shard | None = None) -> list[PlannedSample]:
-    """Every sample this shard renders, in order; paired plates give clean then stained."""
+def plan_samples(
+    settings: DatasetSettings, shard: Shard | None = None, views=_plate_views
+) -> list[PlannedSample]:
+    """Every sample this shard renders, in order; paired plates give clean then stained.
+
+    `views(settings, plate)` gives a plate's (view, id suffix, spec); a user's scene
+    (`core.scene_spec`) passes its own, with its cameras as the views.
+    """
     shard = shard or Shard()
     planned = []
-    multi_view = settings.grid != (1, 1)
+    multi_view = tuple(settings.grid) != (1, 1)
     for plate in range(settings.count):
         if not shard.owns(plate):
             continue
-        for view, suffix, spec in _plate_views(settings, plate):
+        for view, suffix, spec in views(settings, plate):
             base = f"{plate:06d}" + (f"_v{view:02d}" if multi_view else "") + suffix
             if settings.variant == "paired":
                 planned.append(
@@ -165,6 +171,14 @@ def check_compatible(existing, settings: DatasetSettings, path: Path, generator:
     source or Blender version: the images would look different), would mix two datasets: refuse."""
     theirs = _settings_of(existing)
     ours = json.loads(json.dumps(settings.to_dict()))
+    if "scene" in theirs and "scene" in ours:  # a user's scene: its content decides, not its path
+        before, now = theirs.pop("scene") or {}, ours.pop("scene")
+        if before.get("sha256") != now["sha256"]:
+            raise RenderSetupError(
+                f"{path}: holds a dataset rendered from another version of {now['path']} "
+                f"(sha256 {str(before.get('sha256'))[:12]}..., now {now['sha256'][:12]}...); "
+                "use another --out"
+            )
     if theirs and theirs != ours:
         diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise RenderSetupError(

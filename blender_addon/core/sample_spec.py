@@ -38,8 +38,13 @@ from .vocabulary import (
 from .water_stain import StainParams
 
 __all__ = [
+    "LIGHT_STREAM",
+    "STAIN_RADIUS_MM",
+    "STAIN_SPACING",
+    "STAIN_STREAM",
     "DatasetSettings",
     "SampleSpec",
+    "check_choices",
     "default_resolution",
     "plate_rng",
     "sample_plate_specs",
@@ -107,6 +112,15 @@ class SampleSpec:
         )
 
 
+def check_choices(settings, **known) -> None:
+    """A SettingsError for the first field of `settings` whose value is not one of its names."""
+    for name, names in known.items():
+        value = getattr(settings, name)
+        if value not in names:
+            choices = ", ".join(map(str, names))
+            raise SettingsError(f"{name} must be one of {choices}, not {value!r}")
+
+
 @dataclass(frozen=True)
 class DatasetSettings:
     """What render.py and the UI ask for; per-plate parameters are drawn from these and the seed."""
@@ -136,18 +150,8 @@ class DatasetSettings:
             raise SettingsError(
                 f"stain_rim_roughness must be in [0, 1], not {self.stain_rim_roughness!r}"
             )
-        for name, value, known in (
-            ("domain", self.domain, DOMAINS),
-            ("light_mode", self.light_mode, LIGHT_MODES),
-            ("bit_depth", self.bit_depth, BIT_DEPTHS),
-        ):
-            if value not in known:
-                choices = ", ".join(map(str, known))
-                raise SettingsError(f"{name} must be one of {choices}, not {value!r}")
-        if self.variant not in VARIANTS:
-            raise SettingsError(
-                f"variant must be one of {', '.join(VARIANTS)}, not {self.variant!r}"
-            )
+        check_choices(self, domain=DOMAINS, light_mode=LIGHT_MODES, bit_depth=BIT_DEPTHS)
+        check_choices(self, variant=VARIANTS)
         bad = [x for x in self.lights if x not in LIGHTS]
         if bad or not self.lights:
             raise SettingsError(f"light must be one of {', '.join(LIGHTS)}, not {bad or 'nothing'}")
@@ -215,21 +219,31 @@ def sample_texture(rng: np.random.Generator) -> dict:
     }
 
 
-def sample_stain(rng: np.random.Generator, rim_roughness: float = 0.0) -> StainParams:
+STAIN_RADIUS_MM = (1.5, 4.0)  # the plate's water-stain radii
+STAIN_SPACING = (3.0, 5.0)  # lattice cell size in stain radii: the smaller, the denser the stains
+
+
+def sample_stain(
+    rng: np.random.Generator,
+    rim_roughness: float = 0.0,
+    radius_mm: tuple[float, float] = STAIN_RADIUS_MM,
+    spacing: tuple[float, float] = STAIN_SPACING,
+) -> StainParams:
     """Water stains a few millimetres across, spread over a jittered 3-D grid.
 
     Algorithm 1 changes reflectance only; `rim_roughness` > 0 adds up to that much roughness at the
     rims (drawn uniformly; 0.15 gives the earlier default stains, a grey haze in the dark field).
-    The draw happens either way, so the other parameters keep their values for a seed.
+    The draw happens either way, so the other parameters keep their values for a seed. `radius_mm`
+    and `spacing` (cell size over radius) bound size and density; the defaults are the plate's.
     """
-    radius = rng.uniform(0.0015, 0.004)
+    radius = rng.uniform(radius_mm[0] / 1000.0, radius_mm[1] / 1000.0)
     return StainParams(
         radius=float(radius),
         frequency=float(rng.uniform(0.4, 1.2) / radius),
         amplitude=float(rng.uniform(0.15, 0.35) * radius),
         gamma=float(rng.uniform(2.0, 6.0)),
         alpha=float(rng.uniform(-0.5, -0.25)),
-        cell_size=float(rng.uniform(3.0, 5.0) * radius),
+        cell_size=float(rng.uniform(*spacing) * radius),
         jitter=1.0,
         seed=int(rng.integers(0, 10_000)),
         roughness=float(rng.uniform(0.0, 1.0)) * rim_roughness,

@@ -32,6 +32,8 @@ __all__ = [
     "PRESETS",
     "RESOLUTION_PRESETS",
     "RING",
+    "SCENE_LIGHTS",
+    "SCENE_LIGHT_ORIGINAL",
     "SPLITS",
     "VARIANTS",
     "WATER_STAIN",
@@ -59,6 +61,10 @@ DEFAULT_DOMAIN = "synthetic"
 LIGHT_MODES = ("random", "each")  # several lights: one drawn per plate, or every plate under each
 DEFAULT_LIGHT_MODE = "random"
 BIT_DEPTHS = (8, 16)  # bits per channel of the RGB images
+# a user's scene (`render.py --scene`): its own lights as they are, rotated 90 degrees about the world Z
+# axis through the stained objects' centre, doubled in size, or both (core.scene_spec.LIGHT_CHANGES)
+SCENE_LIGHT_ORIGINAL = "original"
+SCENE_LIGHTS = (SCENE_LIGHT_ORIGINAL, "rot90", "x2", "rot90_x2")
 
 # (label, description) of every name, for the sidebar's enums
 LABELS = {
@@ -91,6 +97,10 @@ LABELS = {
     "target": ("Target", "The same scene made to differ like photographs"),
     "8": ("8 bits", "8 bits per channel"),
     "16": ("16 bits", "16 bits per channel"),
+    "original": ("Original", "The scene's lights as they are"),
+    "rot90": ("Rotated 90°", "The scene's lights rotated 90° about the world Z axis"),
+    "x2": ("2× Size", "The scene's lights twice their size (same power)"),
+    "rot90_x2": ("Rotated 90°, 2× Size", "The scene's lights rotated 90° and twice their size"),
 }
 # Names that mean something else in another family ("random" placement, "cpu" device), by family.
 FAMILY_LABELS = {

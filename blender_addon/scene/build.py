@@ -28,6 +28,7 @@ __all__ = [
     "LIGHT_STRENGTH",
     "PLATE_NAME",
     "build_scene",
+    "dataset_output",
     "ensure_aovs",
 ]
 
@@ -118,13 +119,7 @@ def ensure_aovs(view_layer) -> None:
 
 
 def _render_settings(scene, spec: SampleSpec) -> None:
-    scene.render.engine = "CYCLES"
     cycles = scene.cycles
-    cycles.samples = spec.samples
-    cycles.seed = spec.sampling_seed
-    cycles.use_animated_seed = False
-    cycles.use_adaptive_sampling = False  # same samples everywhere: pairs and AOVs stay comparable
-    cycles.use_denoising = spec.denoise
     # light tree off: for this one mesh light ~40 % less dark-field noise at 16 spp and ~30 % less CPU
     # per image (bench/render_noise.py, BENCHMARKS.md `render`)
     cycles.use_light_tree = False
@@ -137,13 +132,26 @@ def _render_settings(scene, spec: SampleSpec) -> None:
     cycles.transparent_max_bounces = 2
     cycles.caustics_reflective = False
     cycles.caustics_refractive = False
-    scene.render.resolution_x, scene.render.resolution_y = spec.resolution
-    scene.render.resolution_percentage = 100
     scene.render.pixel_aspect_x = scene.render.pixel_aspect_y = 1.0
-    scene.render.use_persistent_data = False
     scene.view_settings.view_transform = "Standard"
     scene.view_settings.look = "None"
     scene.view_settings.exposure = 0.0
+    dataset_output(scene, spec)
+
+
+def dataset_output(scene, spec) -> None:
+    """What every dataset render needs, the plate's or a user's scene's: `spec`'s samples, Cycles
+    seed, image size and denoising, the same samples everywhere, no metadata, an 8-bit RGB PNG."""
+    scene.render.engine = "CYCLES"
+    cycles = scene.cycles
+    cycles.samples = spec.samples
+    cycles.seed = spec.sampling_seed
+    cycles.use_animated_seed = False
+    cycles.use_adaptive_sampling = False  # same samples everywhere: pairs and AOVs stay comparable
+    cycles.use_denoising = spec.denoise
+    scene.render.resolution_x, scene.render.resolution_y = spec.resolution
+    scene.render.resolution_percentage = 100
+    scene.render.use_persistent_data = False
     for prop in scene.render.bl_rna.properties:  # no date/time metadata: same spec, same bytes
         if prop.identifier.startswith("use_stamp") and not prop.is_readonly:
             setattr(scene.render, prop.identifier, False)

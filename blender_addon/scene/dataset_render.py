@@ -198,8 +198,14 @@ def render_dataset(
     device: str = "cpu",
     scene=None,
     blender_version: str = "",
+    planner=plan_samples,
+    renderer=render_spec,
 ) -> Iterator[Progress]:
-    """Render the shard's missing samples, yielding progress after each; merges shards at the end."""
+    """Render the shard's missing samples, yielding progress after each; merges shards at the end.
+
+    `planner(settings, shard)` plans the samples and `renderer(spec, work, scene)` renders one: the
+    plate's by default, a user's scene's from `scene.user_scene`.
+    """
     out = Path(out)
     shard = shard or Shard()
     import bpy
@@ -216,7 +222,7 @@ def render_dataset(
         source_digest(),
     )
     finished = _finished_ids(manifest_file, settings, generator)
-    plan = plan_samples(settings, shard)
+    plan = planner(settings, shard)
     work = out / f".work-{shard.index}-of-{shard.count}"
     name = out.resolve().name
     done = 0
@@ -226,7 +232,7 @@ def render_dataset(
             yield Progress(done, len(plan), planned.sample_id, 0.0, True)
             continue
         start = time.perf_counter()
-        rendered = render_spec(planned.spec, work, scene)
+        rendered = renderer(planned.spec, work, scene)
         image = finish_image(
             planned.spec, rendered.image_path, rendered.planes, settings.bit_depth, scene
         )

@@ -20,6 +20,8 @@ __all__ = [
     "add_water_stain",
     "build_plate_material",
     "owned_material",
+    "remove_stain_aovs",
+    "remove_water_stain",
     "stain_nodes",
     "wire_stain_aovs",
 ]
@@ -79,6 +81,31 @@ def add_water_stain(material, params: StainParams | None = None):
     return group
 
 
+def remove_water_stain(material) -> None:
+    """Undo `add_water_stain`: every water-stain group leaves, whatever fed it feeds what it fed
+    (or its colour becomes their value), and the AOV outputs go too."""
+    tree = node_tree_of(material)
+    for group in reversed(stain_nodes(material)):  # downstream first: each hands on its input
+        given = group.inputs["Reflectance"]
+        upstream = given.links[0].from_socket if given.is_linked else None
+        targets = [link.to_socket for link in group.outputs["Reflectance"].links]
+        value = tuple(given.default_value)
+        tree.nodes.remove(group)
+        for socket in targets:
+            if upstream is not None:
+                tree.links.new(upstream, socket)
+            else:
+                socket.default_value = value
+    remove_stain_aovs(material)
+
+
+def remove_stain_aovs(material) -> None:
+    """Remove the AOV outputs `wire_stain_aovs` made: the material no longer marks its surface."""
+    tree = node_tree_of(material)
+    for node in [n for n in tree.nodes if n.name.startswith(_AOV_PREFIX)]:
+        tree.nodes.remove(node)
+
+
 def _aov_node(tree, name: str, location):
     node = tree.nodes.new("ShaderNodeOutputAOV")
     node.aov_name = name
@@ -91,8 +118,7 @@ def wire_stain_aovs(material) -> None:
     """(Re)build the AOV outputs: plate = 1, stain mask = union of stains, stain id AOV = mask * id
     of the last stain covering the point (see core.masks for how ids are read back)."""
     tree = node_tree_of(material)
-    for node in [n for n in tree.nodes if n.name.startswith(_AOV_PREFIX)]:
-        tree.nodes.remove(node)
+    remove_stain_aovs(material)
     x, y = 300, -400
     _aov_node(tree, AOV_PLATE, (x, y)).inputs["Value"].default_value = 1.0
     stains = stain_nodes(material)

@@ -23,6 +23,7 @@ __all__ = [
     "RenderedSample",
     "configure_device",
     "purge_orphans",
+    "render_scene_once",
     "render_spec",
 ]
 
@@ -125,9 +126,14 @@ def render_spec(
 ) -> RenderedSample:
     """Build the scene for `spec`, render once, return the PNG path and AOV planes (H, W) by name."""
     scene = scene or bpy.context.scene
+    build_scene(spec, scene)
+    return render_scene_once(scene, work_dir, with_masks)
+
+
+def render_scene_once(scene, work_dir: Path, with_masks: bool = True) -> RenderedSample:
+    """Render `scene` as it stands once: the PNG and the AOV planes (H, W) by name."""
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    build_scene(spec, scene)
     _compositor(scene, work_dir, with_masks)
     image_path = work_dir / "image.png"
     for stale in [image_path, *work_dir.glob("aov*.exr")]:

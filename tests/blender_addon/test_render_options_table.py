@@ -13,7 +13,9 @@ from blender_addon.core import render_options as ro
 from blender_addon.core.render_options import OPTIONS, RenderOptions, to_settings
 
 PROPERTIES = Path(ro.__file__).resolve().parents[1] / "properties.py"
-COMMAND_LINE_ONLY = {"stain_rim_roughness"}  # an extension of the paper's Algorithm 1
+# stain_rim_roughness: an extension of the paper's Algorithm 1; scene and stain_materials: the
+# sidebar's "Render This Scene" takes the saved file and the materials' Water Stains checkboxes
+COMMAND_LINE_ONLY = {"stain_rim_roughness", "scene", "stain_materials"}
 
 
 def _sidebar_properties() -> set[str]:
