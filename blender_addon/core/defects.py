@@ -90,7 +90,7 @@ class DefectSettings:
     dent_radius_mm: tuple = (1.0, 3.5)
     dent_depth_mm: tuple = (0.05, 0.15)
     fingerprint_size_mm: tuple = (12.0, 20.0)
-    sticker_size_mm: tuple = (8.0, 20.0)
+    sticker_size_mm: tuple = (4.0, 10.0)  # calibrated (core.look): small labels, edges in view
     sticker_thickness_mm: tuple = (0.05, 0.1)
     gap_mm: tuple = (0.3, 2.0)  # impurity-to-defect gap for placement "next_to_defect"
     min_gap_mm: float = 0.5  # any two instances at least this far apart
