@@ -76,7 +76,7 @@ class ScratchParams(_Params):
 
 @dataclass(frozen=True)
 class BumpParams(_Params):
-    """A smooth raised dome, ``h = height * (1 - s^2)^2`` with s the normalised elliptical radius.
+    """A smooth raised dome, ``h = height * (1 - s^2)^3`` with s the normalised elliptical radius.
 
     The profile meets the surface with zero slope, so its border is soft and ambiguous to the eye;
     its mask is the whole support (s < 1), including the rim that looks nominal (the label bias

@@ -250,8 +250,7 @@ def _raster_bump(p: BumpParams, x, y) -> dict:
     a2, ph2, a3, ph3 = p.wobble
     s = s / (1 + a2 * np.cos(2 * theta + ph2) + a3 * np.cos(3 * theta + ph3))
     out = _blank(x.shape)
-    # (1 - s^2)^2: slopes reach out to the rim, where a camera sees the bump's shadowed flank
-    out["height"] = np.where(s < 1, p.height_mm * np.clip(1 - s * s, 0, 1) ** 2, 0.0)
+    out["height"] = np.where(s < 1, p.height_mm * np.clip(1 - s * s, 0, 1) ** 3, 0.0)
     out["support"] = s < 1
     return out
 

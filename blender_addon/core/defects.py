@@ -29,6 +29,7 @@ from .defect_params import (
 )
 from .defect_raster import SurfaceLayer, bezier_points, footprint, rasterize, scratch_polyline
 from .errors import SettingsError
+from .look import BUMP_HEIGHT_MM
 from .vocabulary import DEFECT_CLASSES, IMPURITY_CLASSES, PLACEMENTS
 
 __all__ = [
@@ -86,11 +87,11 @@ class DefectSettings:
     scratch_width_mm: tuple = (0.1, 0.6)
     scratch_depth_mm: tuple = (0.01, 0.04)
     bump_radius_mm: tuple = (1.5, 5.0)
-    bump_height_mm: tuple = (0.08, 0.25)  # calibrated (core.look): shadows a camera sees
+    bump_height_mm: tuple = BUMP_HEIGHT_MM  # calibrated: core.look
     dent_radius_mm: tuple = (1.0, 3.5)
     dent_depth_mm: tuple = (0.05, 0.15)
     fingerprint_size_mm: tuple = (12.0, 20.0)
-    sticker_size_mm: tuple = (4.0, 10.0)  # calibrated (core.look): small labels, edges in view
+    sticker_size_mm: tuple = (8.0, 20.0)
     sticker_thickness_mm: tuple = (0.05, 0.1)
     gap_mm: tuple = (0.3, 2.0)  # impurity-to-defect gap for placement "next_to_defect"
     min_gap_mm: float = 0.5  # any two instances at least this far apart

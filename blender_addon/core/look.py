@@ -10,18 +10,24 @@ with another look can be told apart. Change LOOK_VERSION with any of them.
 from __future__ import annotations
 
 __all__ = [
+    "BUMP_HEIGHT_MM",
     "EMISSION_GLOW",
     "LIGHT_RADII",
     "LIGHT_STRENGTH",
     "LINE_WIDTH",
     "LOOK_VERSION",
     "ROUGHNESS",
+    "STAIN_FILM_COVER",
+    "STAIN_RESIDUE_GREY",
+    "STAIN_RIM_COVER",
+    "TARGET_EXPOSURE_STOPS",
     "TARGET_STAINS",
     "look_record",
 ]
 
 # 1: an evenly shining band of 0.05-0.11 camera distances at strength 2.5, roughness 0.02-0.06, the
-#    camera 0.25 m away whatever the view, target stains drawn by Algorithm 1 like the synthetic ones
+#    camera 0.25 m away whatever the view, target stains drawn by Algorithm 1 like the synthetic ones,
+#    bumps 0.03-0.1 mm high, target exposure -0.3..+0.5 stops
 LOOK_VERSION = 2
 LIGHT_STRENGTH = 6.0  # peak emission, along the band's middle
 LIGHT_RADII = (0.04, 0.14)  # the band's inner, outer circumradius per metre of camera distance
@@ -29,6 +35,12 @@ EMISSION_GLOW = 0.14  # the band's even glow, relative to its peak
 LINE_WIDTH = 0.05  # Gaussian width of the bright line along the band's middle, share of its width
 ROUGHNESS = (0.03, 0.09)  # the plate's base roughness, drawn per plate
 TARGET_STAINS = "residue films 1"  # the target domain's stain model (core.target_stains)
+# set against the Real row (BENCHMARKS.md, "Render calibration", round 2)
+BUMP_HEIGHT_MM = (0.08, 0.25)  # default bump heights: the shadows a camera sees in them
+TARGET_EXPOSURE_STOPS = (-0.6, 0.2)  # the target domain's exposure jitter
+STAIN_RIM_COVER = (0.5, 0.85)  # target stains: residue cover at the rim,
+STAIN_FILM_COVER = (0.05, 0.2)  # of the interior film,
+STAIN_RESIDUE_GREY = (0.1, 0.25)  # and the residue's linear grey
 
 
 def look_record() -> dict:
@@ -42,4 +54,9 @@ def look_record() -> dict:
         "roughness": list(ROUGHNESS),
         "camera_distance": "follows the view width (0.25 m at 40 mm)",
         "target_stains": TARGET_STAINS,
+        "bump_height_mm": list(BUMP_HEIGHT_MM),
+        "target_exposure_stops": list(TARGET_EXPOSURE_STOPS),
+        "stain_rim_cover": list(STAIN_RIM_COVER),
+        "stain_film_cover": list(STAIN_FILM_COVER),
+        "stain_residue_grey": list(STAIN_RESIDUE_GREY),
     }

@@ -26,6 +26,7 @@ from dataclasses import replace
 import numpy as np
 
 from .camera import PLATE_SIZE_MM, CameraView, view_rect_mm
+from .look import TARGET_EXPOSURE_STOPS
 
 __all__ = [
     "ADC_BITS",
@@ -50,7 +51,7 @@ EDGE_SHARE = 0.3  # share of views that show the plate's edge
 EDGE_FRACTION = (0.1, 0.4)  # share of the image beyond the edge, when shown
 ADC_BITS = 12
 BLUR_SIGMA_PX = (0.5, 1.5)  # lens point spread, Gaussian sigma in image pixels
-EXPOSURE_STOPS = (-0.6, 0.2)  # calibrated (core.look)
+EXPOSURE_STOPS = TARGET_EXPOSURE_STOPS  # calibrated (core.look)
 WHITE_BALANCE = (0.92, 1.08)  # red and blue gain against green
 FULL_WELL_E = (6000.0, 12000.0)
 READ_NOISE_E = (2.0, 6.0)

@@ -20,16 +20,13 @@ import numpy as np
 from .defect_params import InstanceSpec, ResidueStainParams
 from .defect_raster import footprint
 from .defects import footprint_distance
+from .look import STAIN_FILM_COVER, STAIN_RESIDUE_GREY, STAIN_RIM_COVER
 
 __all__ = ["STAIN_COUNT", "STAIN_RADIUS_MM", "draw_residue_stain", "place_residue_stains"]
 
 STAIN_COUNT = (1, 4)  # stains per plate view region
 STAIN_RADIUS_MM = (1.0, 4.0)
-# residue cover at the rim and of the interior film, and the residue's linear grey: calibrated
-# against the paper's Real row (core.look, BENCHMARKS.md "Render calibration")
-RIM_COVER = (0.5, 0.85)
-FILM_COVER = (0.05, 0.2)
-RESIDUE_GREY = (0.1, 0.25)
+
 _MIN_GAP_MM = 0.3
 
 
@@ -43,7 +40,7 @@ def draw_residue_stain(rng: np.random.Generator) -> ResidueStainParams:
          float(rng.uniform(0.1, 0.35)))
         for _ in range(int(rng.integers(0, 3)))
     )  # fmt: skip
-    grey = rng.uniform(*RESIDUE_GREY)
+    grey = rng.uniform(*STAIN_RESIDUE_GREY)
     return ResidueStainParams(
         center_mm=(0.0, 0.0),
         radius_mm=float(rng.uniform(*STAIN_RADIUS_MM)),
@@ -55,9 +52,9 @@ def draw_residue_stain(rng: np.random.Generator) -> ResidueStainParams:
             float(rng.uniform(0.2, 0.7)),
             float(rng.uniform(0, 2 * np.pi)),
         ),
-        rim_alpha=float(rng.uniform(*RIM_COVER)),
+        rim_alpha=float(rng.uniform(*STAIN_RIM_COVER)),
         rings=rings,
-        film_alpha=float(rng.uniform(*FILM_COVER)),
+        film_alpha=float(rng.uniform(*STAIN_FILM_COVER)),
         residue_color=(float(grey), float(grey * 0.95), float(grey * 0.85)),
         roughness_delta=float(rng.uniform(0.05, 0.2)),
         seed=int(rng.integers(0, 2**31 - 1)),
