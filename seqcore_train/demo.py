@@ -130,7 +130,10 @@ def stain_effect(reports: dict[str, dict], clean: str, stained: str) -> str:
     entries = [reports[label]["per_class"].get("water_stain", {}) for label in (clean, stained)]
     n = entries[0].get("instances") or 0
     if not n:
-        return "This run's test set holds no water stains: it cannot show the water-stain effect."
+        return (
+            "This run's test set holds no water stains: it cannot show the paper's effect "
+            "(training with stains flags fewer stains)."
+        )
     a, b = (float(e.get("defect_wise_recall") or 0.0) for e in entries)
     se = ((a * (1 - a) + b * (1 - b)) / n) ** 0.5
     seen = a - b > 2 * se
