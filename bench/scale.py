@@ -4,6 +4,7 @@ CLI, end to end, each command in its own process).
     .venv/bin/python bench/scale.py               # both axes: sizes 512^2 ... 2448x2050, counts 10 ... 1000
     .venv/bin/python bench/scale.py --sizes --counts 10 100 1000   # only the count axis (no sizes)
     .venv/bin/python bench/scale.py --sizes 2448x2050 --images 6 --tile-megapixels 0 2 --counts
+    .venv/bin/python bench/scale.py --sizes 2448x2050 --counts --epochs 5   # fit as its defaults run
 
 Images are generated (smooth random texture plus grain, PNG), not rendered, so any count and size is
 quick to make. Peak RSS comes from wait4's rusage, each child's own high-water mark. Size axis:
@@ -67,11 +68,17 @@ def run(command: list[str]) -> tuple[float, float]:
 
 
 def fit_and_predict(
-    command: list[str], data: Path, work: Path, count: int, options: list[str], coreset: int
+    command: list[str],
+    data: Path,
+    work: Path,
+    count: int,
+    options: list[str],
+    coreset: int,
+    epochs: int = 1,
 ) -> dict:
-    """Time and peak memory of one fit (1 epoch) and one predict on `data`."""
+    """Time and peak memory of one fit (`epochs` epochs) and one predict on `data`."""
     model = work / "model.safetensors"
-    fit_s, fit_mib = run(command + ["fit", str(data), "--out", str(model), "--epochs", "1",
+    fit_s, fit_mib = run(command + ["fit", str(data), "--out", str(model), "--epochs", str(epochs),
                                 "--coreset-size", str(coreset), "--no-resume", *options])  # fmt: skip
     load = os.getloadavg()[0]
     out = work / "predicted"
@@ -103,6 +110,12 @@ def main() -> None:
     parser.add_argument("--batch-size", default=None, help="default: the CLI's (auto)")
     parser.add_argument("--coreset-size", type=int, default=2048)
     parser.add_argument(
+        "--epochs",
+        type=int,
+        default=1,
+        help="fit epochs (the CLI's default is 5: epochs after the first replay the patches)",
+    )
+    parser.add_argument(
         "--code",
         nargs="+",
         default=[None],
@@ -129,7 +142,9 @@ def main() -> None:
                 row = {"axis": axis, "code": code or "installed", "size": text}
                 row["tile_megapixels"] = tile
                 row.update(
-                    fit_and_predict(cli(code), data, work, count, options, args.coreset_size)
+                    fit_and_predict(
+                        cli(code), data, work, count, options, args.coreset_size, args.epochs
+                    )
                 )
                 print(row, flush=True)
                 rows.append(row)

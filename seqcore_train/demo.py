@@ -35,8 +35,15 @@ from seqcore_train.experiment.plan import slug
 from seqcore_train.experiment.runner import RENDER_SCRIPT, run_render
 from seqcore_train.model.patchcore import ModelConfig
 from seqcore_train.model_defaults import PAPER_BLUR_SIGMA, PAPER_POOL_KERNEL
+from seqcore_train.output_lock import writing_folder
 from seqcore_train.train_options import TrainOptions
-from shared_schemas import MANIFEST_NAME, atomic_write_text, renderer_of, source_digest
+from shared_schemas import (
+    MANIFEST_NAME,
+    atomic_write_text,
+    renderer_of,
+    source_digest,
+    writer_lock_path,
+)
 
 __all__ = [
     "DemoConfig",
@@ -232,6 +239,18 @@ def compare(
     return reports
 
 
+def _empty(out: Path) -> None:
+    """Delete everything in `out` but its writer lock, which this run holds."""
+    lock = writer_lock_path(out)
+    for child in out.iterdir():
+        if child == lock:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo_out"))
@@ -254,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--augment", action="store_true", help="the paper's DA: rows Synth_DA and Synth_WS+DA"
     )
-    parser.add_argument("--fresh", action="store_true", help="delete OUT first")
+    parser.add_argument("--fresh", action="store_true", help="empty OUT first")
     args = parser.parse_args(argv)  # fmt: skip
     config = DemoConfig(
         train_plates=args.train_plates,
@@ -269,13 +288,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     try:
-        if args.fresh and args.out.exists():
-            shutil.rmtree(args.out)
-        if args.data is None:
-            folders = render_datasets(args.out / "data", config)
-        else:
-            folders = {n: args.data / n for n in ("train", "val", "test")}
-        reports = compare(folders, args.out, config)
+        # One writer per --out, as the CLI's commands (output_lock.py); the renders inside take
+        # render.py's own locks on their folders.
+        with writing_folder(args.out):
+            if args.fresh:
+                _empty(args.out)
+            if args.data is None:
+                folders = render_datasets(args.out / "data", config)
+            else:
+                folders = {n: args.data / n for n in ("train", "val", "test")}
+            reports = compare(folders, args.out, config)
     except SeqCoreError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 1

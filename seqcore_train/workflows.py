@@ -167,7 +167,9 @@ def train(
 
     def counted(epoch: int) -> Iterator:
         progress = _progress(len(dataset), f"epoch {epoch + 1}/{epochs}")
-        for images, valid in read_ahead(batches(epoch)):  # decodes the next batch meanwhile
+        # Where a core is spare the next batch is decoded meanwhile; on the CPU otherwise the
+        # decoding waits its turn, and no second batch is held through the backbone pass.
+        for images, valid in read_ahead(batches(epoch), ahead=int(overlap_pays(model.device))):
             yield images, valid
             progress.update(len(images))
         progress.close()

@@ -12,6 +12,10 @@ The weights were trained in TensorFlow, so two things must be as there, or the f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,6 +26,7 @@ __all__ = [
     "INPUT_MEAN",
     "INPUT_STD",
     "SameConv2d",
+    "large_blocks_in_bands",
     "lite0_weights_path",
 ]
 
@@ -40,6 +45,26 @@ LITE0_BLOCKS = (
     (1, 3, 1, 6, 192, 320),
 )
 _BN = {"eps": 1e-3, "momentum": 0.01}
+
+# An inverted residual's widest tensor is its expansion: block 1's 96 channels at half resolution
+# take 135 MiB for a 1.5-megapixel tile, and a whole-tensor forward holds it beside the padded copy
+# a strided "same" convolution makes and the depthwise output (block 1 alone reached 328 MiB). A
+# block whose expansion exceeds twice this many bytes runs in bands of output rows, each expanding
+# about this much: every output element is computed by the same operations on the same values.
+BAND_BYTES = 8 << 20
+_IN_BANDS: ContextVar[bool] = ContextVar("seqcore_lite0_bands", default=False)
+
+
+@contextmanager
+def large_blocks_in_bands() -> Iterator[None]:
+    """Inside, on the CPU and without gradients, a block whose expansion exceeds twice
+    `BAND_BYTES` runs in bands. Only the feature extractor asks: a graph export, or a hook that
+    follows the convolutions, sees each block's forward as written."""
+    token = _IN_BANDS.set(True)
+    try:
+        yield
+    finally:
+        _IN_BANDS.reset(token)
 
 
 def lite0_weights_path() -> str:
@@ -91,12 +116,81 @@ class _MBConv(nn.Module):
         self.act = nn.ReLU6(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            _IN_BANDS.get()
+            and x.device.type == "cpu"
+            and not torch.is_grad_enabled()
+            and _expansion_bytes(self, x) > 2 * BAND_BYTES
+        ):
+            return self._forward_in_bands(x)
         y = x
         if self.has_expand:
             y = self.act(self._bn0(self._expand_conv(y)))
-        y = self.act(self._bn1(self._depthwise_conv(y)))
+        y = self._depthwise_conv(y)  # rebinding y frees the expansion before the norm runs
+        y = self.act(self._bn1(y))
         y = self._bn2(self._project_conv(y))
         return y + x if self.skip else y
+
+    def _forward_in_bands(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward`, band by band of output rows: each band expands only the input rows its
+        depthwise window reads, so the whole expansion (and a padded copy of it) never exists."""
+        conv = self._depthwise_conv
+        height = x.shape[-2]
+        top, bottom = _row_padding(conv, height)
+        reach = conv.dilation[0] * (conv.kernel_size[0] - 1) + 1  # input rows one output row reads
+        stride = conv.stride[0]
+        out_rows = (height + top + bottom - reach) // stride + 1
+        band = max(1, BAND_BYTES // max(1, _expansion_bytes(self, x) // out_rows))
+        out = None
+        for first in range(0, out_rows, band):
+            last = min(first + band, out_rows)
+            lo, hi = first * stride - top, (last - 1) * stride + reach - top  # input rows read
+            y = x[:, :, max(lo, 0) : min(hi, height)]
+            if self.has_expand:
+                y = self.act(self._bn0(self._expand_conv(y)))
+            y = _depthwise_rows(conv, y, max(0, -lo), max(0, hi - height))
+            y = self._bn2(self._project_conv(self.act(self._bn1(y))))
+            if self.skip:
+                y = y + x[:, :, first:last]
+            if out is None:
+                layout = (
+                    torch.channels_last
+                    if y.is_contiguous(memory_format=torch.channels_last)
+                    else torch.contiguous_format
+                )
+                out = y.new_empty((*y.shape[:2], out_rows, y.shape[-1])).contiguous(
+                    memory_format=layout
+                )
+            out[:, :, first:last] = y
+        return out
+
+
+def _expansion_bytes(block: _MBConv, x: torch.Tensor) -> int:
+    """Bytes of the block's widest tensor, its expansion (the input itself when it does not expand)."""
+    mid = block._depthwise_conv.in_channels
+    return x.shape[0] * mid * x.shape[-2] * x.shape[-1] * x.element_size()
+
+
+def _row_padding(conv: nn.Conv2d, height: int) -> tuple[int, int]:
+    """(top, bottom) rows of zeros the convolution pads an input of `height` rows with."""
+    if isinstance(conv, SameConv2d):
+        return conv.axis_padding(height, 0)
+    return conv.padding[0], conv.padding[0]  # a plain Conv2d (inference_form.native_padding)
+
+
+def _depthwise_rows(conv: nn.Conv2d, y: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
+    """`conv` on a band of rows: the band's own `top` / `bottom` rows of zeros (those of the
+    whole input where the band meets its edge, none inside), columns padded as `conv` pads them."""
+    if isinstance(conv, SameConv2d):
+        left, right = conv.axis_padding(y.shape[-1], 1)
+        if top or bottom or left or right:
+            y = F.pad(y, (left, right, top, bottom))
+        return nn.Conv2d.forward(conv, y)  # padding 0: the padding is all in y now
+    if top or bottom:
+        y = F.pad(y, (0, 0, top, bottom))
+    return F.conv2d(
+        y, conv.weight, conv.bias, conv.stride, (0, conv.padding[1]), conv.dilation, conv.groups
+    )
 
 
 class EfficientNetLite0(nn.Module):

@@ -24,6 +24,7 @@ from torch import nn
 
 from ..errors import BackboneUnavailable
 from ..model_defaults import POOL_KERNEL, TILE_PIXELS
+from .efficientnet_lite import large_blocks_in_bands
 from .geometry import Axis, CellTracer, resample_to_axes
 from .inference_form import inference_form
 from .tiling import plan_tiles, receptive_field, trace_size
@@ -507,6 +508,10 @@ class FeatureExtractor(nn.Module):
 
     def _run_untiled(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         key = self._trace_key(images.shape[-2:])  # sizes with the same centres share an entry
+        if key not in self._axes and key != tuple(images.shape[-2:]):
+            # Trace on a small image of the same centres: in a large pass, blocks may run in
+            # bands (efficientnet_lite.large_blocks_in_bands), which the tracer cannot follow.
+            self._run_untiled(images.new_zeros(1, 3, *key))
         tracing = key not in self._axes
         if tracing:
             self._tracer.start(tuple(images.shape[-2:]))
@@ -515,12 +520,14 @@ class FeatureExtractor(nn.Module):
         x = (x - self.mean) / self.std
         taken = {}
         try:
-            for name, step in zip(self.step_names, self.steps, strict=True):
-                x = step(x)
-                if name in self.layers:
-                    taken[name] = x
-                    if tracing:
-                        axes[name] = self._tracer.axes
+            # large blocks in bands: the same features, without their widest tensors whole
+            with large_blocks_in_bands():
+                for name, step in zip(self.step_names, self.steps, strict=True):
+                    x = step(x)
+                    if name in self.layers:
+                        taken[name] = x
+                        if tracing:
+                            axes[name] = self._tracer.axes
         finally:
             self._tracer.stop()
         if tracing:

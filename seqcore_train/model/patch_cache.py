@@ -39,7 +39,7 @@ class PatchCache:
         try:
             if self._file is None:
                 self._file = tempfile.TemporaryFile(dir=self._directory)
-            self._file.write(data.tobytes())
+            self._file.write(data)  # the array's own buffer, not a copy of it
         except OSError:  # e.g. a full disk: the cache only saves time, so recompute instead
             try:
                 self.close()
@@ -65,8 +65,11 @@ class PatchCache:
             if shape[0] * shape[1] == 0:  # a fully masked batch wrote nothing
                 yield torch.empty(shape, dtype=torch.float32, device=device)
                 continue
-            data = bytearray(self._file.read(shape[0] * shape[1] * 4))
+            data = bytearray(shape[0] * shape[1] * 4)
+            if self._file.readinto(data) != len(data):  # read into place: one buffer, no copy
+                raise OSError("the patch cache file is shorter than what was written to it")
             yield torch.frombuffer(data, dtype=torch.float32).view(shape).to(device)
+            del data  # the caller is done with this batch: no second one beside the next read
 
     def close(self) -> None:
         if self._file is not None:

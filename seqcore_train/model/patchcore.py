@@ -230,6 +230,7 @@ class SeqPatchCore:
             cache.append(patches)
             coreset.update(patches)
             count += len(patches)
+            del patches  # not alive beside the next batch's backbone pass
         cache.finish_pass()
         if count == 0:
             raise DataError(

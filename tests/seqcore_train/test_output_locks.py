@@ -234,3 +234,36 @@ def test_an_output_on_an_unknown_file_system_is_a_warning(tmp_path, monkeypatch)
     monkeypatch.setattr(output_lock, "mount_of", lambda path: Mount("/", "ext4", ("rw",)))
     output_lock.check_lock_reach(tmp_path / "run", said.append)
     assert len(said) == 1  # a local disk: nothing to say
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups and signals")
+def test_the_demo_is_refused_while_another_writes_its_out_and_holds_it_while_it_writes(
+    tmp_path, capsys, monkeypatch
+):
+    from seqcore_train import demo
+    from shared_schemas import lock_holder, writer_lock_path
+
+    out = tmp_path / "demo"
+    args = ["--out", str(out), "--data", str(tmp_path / "datasets"), "--fresh"]
+    holder = _holder("writing_folder", out)
+    try:
+        (out / "partial.txt").write_text("the holder's work")
+        before = _files(out)
+        assert demo.main(args) == 1
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"demo: error: {out} is already being ")
+        assert f"process {holder.pid} on " in lines[0]
+        assert _files(out) == before  # --fresh deleted nothing of the holder's
+    finally:
+        _kill_group(holder)
+    seen = []
+
+    def compare(folders, out, config):
+        seen.append((lock_holder(writer_lock_path(out)), sorted(p.name for p in out.iterdir())))
+        raise demo.SeqCoreError("stop here")
+
+    monkeypatch.setattr(demo, "compare", compare)
+    assert demo.main(args) == 1
+    ((held_by, files),) = seen
+    assert held_by.pid == os.getpid()  # the demo holds its --out while it writes
+    assert files == [".seqcore-writer.lock"]  # --fresh emptied the rest

@@ -143,3 +143,43 @@ def test_cli_predict_maps_are_the_same_tiled_and_whole(tmp_path):
     assert len(maps["0"]) == 3
     for whole, tiled in zip(maps["0"], maps["0.1"], strict=True):
         assert np.abs(tiled - whole).max() <= 1e-4 * np.abs(whole).max()
+
+
+@pytest.mark.parametrize("size", [(515, 402), (388, 611)])  # odd and even rows: both paddings
+def test_blocks_in_bands_give_the_whole_pass_bit_for_bit(lite0, monkeypatch, size):
+    from seqcore_train.model import efficientnet_lite
+
+    x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(size[1]))
+    lite0.tile = None
+    monkeypatch.setattr(efficientnet_lite, "BAND_BYTES", 1 << 40)
+    whole_stages, whole = lite0.stage_maps(x), lite0(x)
+    calls = []
+    monkeypatch.setattr(efficientnet_lite, "BAND_BYTES", 256 << 10)
+    banded_forward = efficientnet_lite._MBConv._forward_in_bands
+
+    def counted(block, y):
+        calls.append(block)
+        return banded_forward(block, y)
+
+    monkeypatch.setattr(efficientnet_lite._MBConv, "_forward_in_bands", counted)
+    banded_stages, banded = lite0.stage_maps(x), lite0(x)
+    strided = [b for b in calls if b._depthwise_conv.stride[0] > 1]
+    assert strided and len(strided) < len(calls)  # strided and stride-1 blocks ran in bands
+    for name in whole_stages:
+        assert torch.equal(banded_stages[name], whole_stages[name])
+    assert torch.equal(banded, whole)
+
+
+def test_fit_with_blocks_in_bands_makes_the_same_coreset(monkeypatch):
+    from seqcore_train.model import efficientnet_lite
+    from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
+
+    generator = torch.Generator().manual_seed(7)
+    images = [torch.rand(1, 3, 320, 352, generator=generator) for _ in range(3)]
+    banks = []
+    for band_bytes in (1 << 40, 256 << 10):
+        monkeypatch.setattr(efficientnet_lite, "BAND_BYTES", band_bytes)
+        model = SeqPatchCore(ModelConfig(coreset_size=64), device="cpu")
+        model.fit(lambda _epoch: ((x, None) for x in images), epochs=2)
+        banks.append(model.bank)
+    assert torch.equal(banks[0], banks[1])
