@@ -18,7 +18,6 @@ the scratch, the dent and the stain. Run: .venv/bin/python bench/realism_figure.
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 import tempfile
 from dataclasses import replace
@@ -111,11 +110,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import bpy
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from figure_grid import save_figure
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
-
-    from shared_schemas import atomic_write_bytes
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     spec = _spec(args.samples)
@@ -147,14 +144,7 @@ def main(argv: list[str] | None = None) -> None:
             axes[r, 0].add_patch(
                 Rectangle((x, y), 2 * half[1], 2 * half[0], fill=False, edgecolor="cyan", lw=0.8)
             )
-    for axis in axes.ravel():
-        axis.set_xticks([])
-        axis.set_yticks([])
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
-    atomic_write_bytes(args.out, buffer.getvalue())
-    print(f"wrote {args.out}")
+    save_figure(figure, args.out)
 
 
 if __name__ == "__main__":

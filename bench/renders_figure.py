@@ -10,7 +10,6 @@ Run after `make demo`: .venv/bin/python bench/renders_figure.py [--data demo_out
 from __future__ import annotations
 
 import argparse
-import io
 import json
 from pathlib import Path
 
@@ -41,10 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     import imageio.v3 as iio
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from shared_schemas import atomic_write_bytes
+    from figure_grid import save_image_grid
 
     train = json.loads((args.data / "train" / "manifest.json").read_text())["samples"]
     stained = next(
@@ -68,19 +64,8 @@ def main(argv: list[str] | None = None) -> None:
          (_semantic_rgb(read("test", plate["semantic_mask"])), "semantic mask"),
          (_instance_rgb(read("test", plate["instance_mask"])), "instance mask")],
     ]  # fmt: skip
-    figure = Figure(figsize=(12, 6.8))
-    axes = figure.subplots(2, 3)
-    for r, row in enumerate(rows):
-        for c, (image, title) in enumerate(row):
-            axes[r, c].imshow(image, cmap="gray", vmin=0, vmax=255)
-            axes[r, c].set_title(title, fontsize=9)
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
-    atomic_write_bytes(args.out, buffer.getvalue())
-    print(f"wrote {args.out} (train {stained['id']}, test {plate['id']})")
+    save_image_grid(rows, args.out, (12, 6.8))
+    print(f"train {stained['id']}, test {plate['id']}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Run: .venv/bin/python bench/target_figure.py [--samples 16]
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
@@ -43,10 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import imageio.v3 as iio
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from shared_schemas import atomic_write_bytes
+    from figure_grid import save_image_grid
 
     with tempfile.TemporaryDirectory() as tmp:
         synthetic_dir, target_dir = Path(tmp) / "synthetic", Path(tmp) / "target"
@@ -70,19 +66,14 @@ def main(argv: list[str] | None = None) -> None:
 
     titles = ("synthetic (Algorithm-1 stains)", "target twin (residue stains)",
               "target masks: valid grey, stains blue")  # fmt: skip
-    figure = Figure(figsize=(12, 6.6))
-    axes = figure.subplots(2, 3)
-    for r, (*images, label) in enumerate(rows):
-        for c, image in enumerate(images):
-            axes[r, c].imshow(image, cmap="gray", vmin=0, vmax=255)
-            axes[r, c].set_title(f"{titles[c]}\n{label}" if c == 0 else titles[c], fontsize=9)
-            axes[r, c].set_xticks([])
-            axes[r, c].set_yticks([])
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
-    atomic_write_bytes(args.out, buffer.getvalue())
-    print(f"wrote {args.out}")
+    grid = [
+        [
+            (image, f"{titles[c]}\n{label}" if c == 0 else titles[c])
+            for c, image in enumerate(images)
+        ]
+        for *images, label in rows
+    ]
+    save_image_grid(grid, args.out, (12, 6.6))
 
 
 if __name__ == "__main__":
