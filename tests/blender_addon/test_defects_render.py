@@ -150,8 +150,9 @@ def test_scratch_flips_bright_dark_across_the_light_reflection(fresh_bpy, tmp_pa
     from blender_addon.core.defects import InstanceSpec, ScratchParams, scratch_polyline
     from blender_addon.scene.render_sample import render_spec
 
-    points = ((-19.5, -1.0), (-13.0, 0.5), (-6.0, 1.0), (0.0, 0.0))  # edge of view to centre
-    draft = ScratchParams(points, 20.0, (0.4, 0.6), (0.03, 0.04), 1.0, 0.0, 1.0, 1.0, "V", 0.0)
+    # from the edge of the view through the band and across the dark hole in its middle
+    points = ((-19.5, -1.0), (-12.0, 0.5), (-4.0, 1.0), (4.0, 0.0))
+    draft = ScratchParams(points, 24.0, (0.4, 0.6), (0.03, 0.04), 1.0, 0.0, 1.0, 1.0, "V", 0.0)
     xy, _ = scratch_polyline(draft, step_mm=0.01)
     length = float(np.linalg.norm(np.diff(xy, axis=0), axis=1).sum())
     instances = (InstanceSpec("scratch", replace(draft, length_mm=length)).to_dict(),)
@@ -175,7 +176,9 @@ def test_scratch_flips_bright_dark_across_the_light_reflection(fresh_bpy, tmp_pa
     ).instance
     change = (image - plain)[mask == 1]
     base = plain[mask == 1]
-    bright, dark = base > 160, base < 60  # the light's reflection, and the dark field
+    # the reflection, and the dark field: the rough plate's reflection tails light the dark field
+    # to ~40-100 levels (Appendix A: the brushing shows there), the hole in the band's middle too
+    bright, dark = base > 160, base < 100
     assert bright.sum() >= 10 and dark.sum() >= 10  # the scratch does cross the reflection
     assert change[bright].mean() < -15  # darker where the plate mirrors the light
     assert change[dark].mean() > 15  # brighter where it mirrors the dark surroundings

@@ -11,7 +11,10 @@ from shared_schemas import load_manifest, read_png
 pytestmark = [pytest.mark.blender, pytest.mark.slow]
 
 # seed 3: plate 0's target view shows the left plate edge (34 % background), plate 1's does not
-SETTINGS = DatasetSettings(count=2, seed=3, resolution=(96, 80), samples=16, variant="stained")
+# 32 samples: the calibrated light's bright line makes 16-sample renders noisier (mean |render -
+# rerender| 11.6 levels at 16 samples against 7.9 with the previous light); the gap is measured
+# against the noise of the renders it is made of
+SETTINGS = DatasetSettings(count=2, seed=3, resolution=(96, 80), samples=32, variant="stained")
 
 
 def _pixels(path) -> np.ndarray:
@@ -45,7 +48,7 @@ def test_target_differs_from_its_synthetic_twin_well_above_render_noise(twins, t
     that differed from its twin by no more than that would be no gap at all. The target adds lens
     blur, shot and read noise, a 12-bit ADC, exposure and white balance and a texture drawn partly
     outside the synthetic ranges, so it must differ by clearly more: here at least twice as much
-    (measured: 16 samples at 96 x 80 px, see the printed line; both figures include sampling noise)."""
+    (measured: 32 samples at 96 x 80 px, see the printed line; both figures include sampling noise)."""
     from blender_addon.scene.dataset_render import finish_image
     from blender_addon.scene.render_sample import render_spec
 
