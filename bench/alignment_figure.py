@@ -8,16 +8,14 @@ offset from the map's local peak. Run: .venv/bin/python bench/alignment_figure.p
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from figure_grid import save_figure
 from matplotlib.figure import Figure
 
 from seqcore_train.model.patchcore import ModelConfig, SeqPatchCore
-from shared_schemas import atomic_write_bytes
 
 SIZE = (200, 270)
 SQUARES = [(30, 41), (57, 150), (101, 230), (133, 77), (170, 187)]
@@ -50,14 +48,8 @@ def main() -> None:
     right.scatter([x for _, x in SQUARES], [y for y, _ in SQUARES], marker="+", c="cyan", s=80)
     text = ", ".join(f"({dy:+d},{dx:+d})" for dy, dx in offsets)
     right.set_title(f"anomaly map, + = square centre\npeak offset (dy, dx) px: {text}", fontsize=9)
-    for axis in (left, right):
-        axis.set_xticks([])
-        axis.set_yticks([])
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer)
-    atomic_write_bytes(OUT, buffer.getvalue())
-    print(f"wrote {OUT}; peak offsets {offsets}")
+    save_figure(figure, OUT)
+    print(f"peak offsets {offsets}")
 
 
 if __name__ == "__main__":

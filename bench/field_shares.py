@@ -23,9 +23,21 @@ RENDER = ROOT / "blender_addon" / "render.py"
 LIGHTS = ("hex", "hex_rot90", "hex_x2", "ring")
 
 
+def image_shares(image: np.ndarray, valid: np.ndarray | None = None) -> tuple[float, float, float]:
+    """(below 60, 150-250, 255) shares of an 8-bit RGB image's valid pixels (grey level: the
+    channels' mean; clipped: every channel at 255)."""
+    valid = np.ones(image.shape[:2], bool) if valid is None else valid
+    grey = image.astype(np.float64).mean(axis=-1)[valid]
+    clipped = (image.min(axis=-1) >= 255)[valid]
+    return (
+        float(np.mean(grey < 60)),
+        float(np.mean((grey >= 150) & (grey <= 250))),
+        float(np.mean(clipped)),
+    )
+
+
 def shares(folder: Path) -> tuple[float, float, float]:
-    """Mean over the images of (below 60, 150-250, 255) shares of their valid pixels (grey level:
-    the channels' mean; clipped: every channel at 255)."""
+    """Mean over a dataset's images of `image_shares`, background (valid 0) left out."""
     import imageio.v3 as iio
 
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -33,12 +45,8 @@ def shares(folder: Path) -> tuple[float, float, float]:
     for sample in manifest["samples"]:
         image = iio.imread(folder / sample["image"])
         valid_path = folder / "masks" / f"{sample['id']}_valid.png"
-        valid = (
-            iio.imread(valid_path) > 0 if valid_path.exists() else np.ones(image.shape[:2], bool)
-        )
-        grey = image.astype(np.float64).mean(axis=-1)[valid]
-        clipped = (image.min(axis=-1) >= 255)[valid]
-        rows.append((np.mean(grey < 60), np.mean((grey >= 150) & (grey <= 250)), np.mean(clipped)))
+        valid = iio.imread(valid_path) > 0 if valid_path.exists() else None
+        rows.append(image_shares(image, valid))
     return tuple(float(v) for v in np.mean(rows, axis=0))
 
 

@@ -37,15 +37,6 @@ LOOKS = {  # light strength, band radii per metre of camera distance, emission a
 }
 
 
-def _field_shares(image: np.ndarray) -> tuple[float, float, float]:
-    grey = image.astype(np.float64).mean(axis=-1)
-    return (
-        float(np.mean(grey < 60)),
-        float(np.mean((grey >= 150) & (grey <= 250))),
-        float(np.mean(image.min(axis=-1) >= 255)),
-    )
-
-
 def _spec(samples: int):
     from blender_addon.core.camera import CameraView
     from blender_addon.core.defect_params import InstanceSpec
@@ -110,6 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     import bpy
+    from field_shares import image_shares
     from figure_grid import save_figure
     from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
@@ -120,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, look in LOOKS.items():
             image = _render(spec, Path(tmp) / name, look)
-            shares = _field_shares(image)
+            shares = image_shares(image)
             print(f"{name}: below 60 {shares[0]:.1%}, 150-250 {shares[1]:.1%}, 255 {shares[2]:.1%}")
             rows.append((name, image, shares))
 

@@ -120,3 +120,18 @@ def sample_factory():
 def manifest_writer():
     """`write_manifest_dataset(root, rng, counts, size, variants, valid_border)` -> root."""
     return write_manifest_dataset
+
+
+@pytest.fixture
+def report_keys() -> tuple[str, ...]:
+    """The dotted keys every evaluation report carries (report.json, flattened)."""
+    return (
+        "pixel.precision",
+        "pixel.recall",
+        "pixel.f1",
+        "pixel.auroc",
+        "pixel.aupro",
+        "image.auroc",
+        "mean_defect_wise_recall",
+        "threshold",
+    )

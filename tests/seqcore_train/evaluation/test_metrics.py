@@ -196,20 +196,13 @@ def test_defect_wise_touching_instances_and_component_size():
     assert present.tolist() == [1, 2]
 
 
-def test_report_has_stable_dotted_keys(rng, sample_factory):
+def test_report_has_stable_dotted_keys(rng, sample_factory, report_keys):
     evaluator = Evaluator(CLASSES, 0.8)
     for sample, amap in random_images(rng, sample_factory, n=3):
         evaluator.update(sample, amap)
     flat = flatten(evaluator.result())
     for key in (
-        "pixel.precision",
-        "pixel.recall",
-        "pixel.f1",
-        "pixel.auroc",
-        "pixel.aupro",
-        "image.auroc",
-        "mean_defect_wise_recall",
-        "threshold",
+        *report_keys,
         "per_class.scratch.pixel_recall",
         "per_class.sticker.defect_wise_recall",
     ):
