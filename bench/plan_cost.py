@@ -10,13 +10,13 @@ Units, each measured once in its own process at the plan's resolution, samples, 
   render_target_s  the same for one target-domain test plate
   epoch_image_s    seconds per image and epoch of `seqcore-train fit --augment` on the synthetic
                    image (the fit's own epoch lines; DA costs the most of the plan's augmentations)
-  predict_s        seconds per image of `seqcore-train predict`: 2 images minus 1 image, so the
-                   start-up cancels
-Work:
+  scored_image_s   seconds per image of `seqcore-train predict` (maps, metrics-sized work, files):
+                   9 copies of the target plate minus 1, over 8, so the start-up cancels
+Work (`seqcore_train.experiment.cost.plan_work`, what `--dry-run` estimates on reference units):
   renders          every data set's images, as render.py counts them
   image-epochs     per scenario and seed: the images it trains on (one side of the paired sets; fine-
                    tuning: the target training set) x epochs; melds count nothing (seconds each)
-  predictions      per scenario and seed: the target validation and test images it is scored on
+  images scored    per scenario and seed: the target validation and test images it is scored on
 Start-ups and per-scenario costs (reports, figures: seconds each) are left out: they matter for a
 tiny plan, not at the sensor size. Results go to bench/out/plan_cost.json.
 """
@@ -27,43 +27,20 @@ import argparse
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from seqcore_train.experiment.cost import estimate, plan_work
 from seqcore_train.experiment.plan import load_plan
 from seqcore_train.experiment.runner import run_render
-from seqcore_train.experiment.status import duration, planned_images, render_jobs
+from seqcore_train.experiment.status import duration
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "seqcore_train.cli"]
-
-
-def work(plan) -> dict:
-    """Renders (synthetic / target images), image-epochs and predictions of the whole plan."""
-    images = {role: planned_images(data) for role, data in plan.data.items()}
-    if None in images.values():
-        raise SystemExit("a data set leaves its count to a preset: give every set a count")
-    renders = {"synth": 0, "target": 0}
-    for job in render_jobs(plan, ROOT / "bench" / "out" / "no-such-experiment"):  # all to render
-        renders["target" if job.name.startswith("real") else "synth"] += job.images
-
-    def trained_on(scenario) -> int:
-        roles = scenario.train
-        return sum(images[r] // 2 if plan.data[r].variant == "paired" else images[r] for r in roles)
-
-    epochs = sum(
-        trained_on(s) * plan.epochs for s in plan.scenarios if s.kind in ("fit", "finetune")
-    )
-    scored = images["real_val"] + images["real_test"]
-    return {
-        "render_synth": renders["synth"],
-        "render_target": renders["target"],
-        "image_epochs": epochs * len(plan.seeds),
-        "predictions": scored * len(plan.scenarios) * len(plan.seeds),
-    }
 
 
 def _run(command: list[str]) -> tuple[float, str]:
@@ -75,7 +52,7 @@ def _run(command: list[str]) -> tuple[float, str]:
 
 
 def measure(plan, cpu: bool, folder: Path) -> dict:
-    """One synthetic image, one target test plate, a fit and two predicts on them."""
+    """One synthetic image, one target test plate, a fit, and predicts on one and nine plates."""
     render = dataclasses.replace(plan.render, device="cpu", gpu_backend=None, gpu_ids=None) \
         if cpu else plan.render  # fmt: skip
     device = "cpu" if cpu else plan.device
@@ -100,11 +77,17 @@ def measure(plan, cpu: bool, folder: Path) -> dict:
                    "--backbone", plan.backbone])  # fmt: skip
     epoch_seconds = [float(s) for s in re.findall(r"epoch \d+: .*, ([\d.]+) s", log)]
     units["epoch_image_s"] = sum(epoch_seconds) / len(epoch_seconds)  # one image
-    one, _ = _run([*CLI, "predict", str(model), data[1], "--out", str(folder / "predict1"),
-                   "--threshold", "1", "--device", device])  # fmt: skip
-    two, _ = _run([*CLI, "predict", str(model), *data, "--out", str(folder / "predict2"),
-                   "--threshold", "1", "--device", device])  # fmt: skip
-    units["predict_s"] = max(two - one, 0.0)  # one more image: the start-up cancels
+    copies = folder / "copies"  # one image against nine: the difference is eight images' work
+    copies.mkdir()
+    image = next((folder / "real_test" / "images").glob("*.png"))
+    for k in range(9):
+        shutil.copyfile(image, copies / f"plate_{k}.png")
+    argv = ["--threshold", "1", "--device", device]
+    one, _ = _run([*CLI, "predict", str(model), str(copies / "plate_0.png"),
+                   "--out", str(folder / "predict1"), *argv])  # fmt: skip
+    nine, _ = _run([*CLI, "predict", str(model), str(copies), "--out", str(folder / "predict9"),
+                    *argv])  # fmt: skip
+    units["scored_image_s"] = max(nine - one, 0.0) / 8
     return units
 
 
@@ -117,23 +100,23 @@ def main() -> None:
     parser.add_argument("--units", type=Path, help="reuse units from an earlier run's JSON")
     args = parser.parse_args()
     plan = load_plan(args.plan)
-    amounts = work(plan)
+    amounts = plan_work(plan)
     if args.units:
         units = json.loads(args.units.read_text())["units"]
     else:
         with tempfile.TemporaryDirectory() as tmp:
             units = measure(plan, args.cpu, Path(tmp))
+    parts = estimate(amounts, units)
     rows = [
         ("render, synthetic", amounts["render_synth"], "images", units["render_synth_s"]),
         ("render, target", amounts["render_target"], "images", units["render_target_s"]),
         ("fit / fine-tune", amounts["image_epochs"], "image-epochs", units["epoch_image_s"]),
-        ("calibrate / evaluate", amounts["predictions"], "images scored", units["predict_s"]),
+        ("calibrate / evaluate", amounts["scored"], "images scored", units["scored_image_s"]),
     ]
     print(f"\n{args.plan} on this machine ({'CPU' if args.cpu else 'plan devices'})\n")
     print("| part | work | s per unit | estimate |\n|---|---|---|---|")
-    total = 0.0
+    total = parts["total"]
     for name, amount, unit, seconds in rows:
-        total += amount * seconds
         print(f"| {name} | {amount} {unit} | {seconds:.2f} | {duration(amount * seconds)} |")
     print(f"| **total** | | | **{duration(total)}** ({total / 86400:.1f} days) |")
     out = ROOT / "bench" / "out" / "plan_cost.json"

@@ -507,8 +507,8 @@ def evaluate(model, out, threshold, min_component_size, name, engine, options, d
 @click.option(
     "--dry-run",
     is_flag=True,
-    help="Check the plan and list its renders and scenarios, with what OUT already holds; "
-    "run nothing.",
+    help="Check the plan and list its renders and scenarios, with what OUT already holds, and "
+    "estimate the time left; run nothing.",
 )
 def experiment(plan, out, report_only, dry_run):
     """Run PLAN.toml (renders, every scenario and seed; resumable) and write OUT/report.md."""
@@ -521,9 +521,10 @@ def experiment(plan, out, report_only, dry_run):
         raise click.UsageError("--report-only and --dry-run exclude each other")
     parsed = load_plan(plan)  # every plan error surfaces here, before anything runs
     if dry_run:
+        from seqcore_train.experiment.cost import estimate_line
         from seqcore_train.experiment.status import describe
 
-        for line in describe(parsed, out):
+        for line in [*describe(parsed, out), estimate_line(parsed, out)]:
             click.echo(line)
         return
     with writing_folder(out):  # --dry-run above only reads and takes no lock
