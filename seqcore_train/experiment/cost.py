@@ -3,10 +3,13 @@
 Work: the images to render (synthetic and target), the image-epochs of every fit and fine-tune
 (melds count nothing: seconds each) and the images scored (every scenario calibrates on the
 validation set and is evaluated on the test set). Units: seconds per image rendered, per image and
-epoch trained, per image scored. `REFERENCE_UNITS` were measured on the idle 2-core reference
-machine at the `cpu` preset (612×512 px, 16 samples, coreset 1024, `bench/plan_cost.py --cpu`);
-other sizes scale them by pixels (and renders by samples too), which holds to a few tens of percent.
-`bench/plan_cost.py` measures the units on the machine at hand instead.
+epoch trained, per image scored. `REFERENCE_UNITS` are what the medium plan's run took on the
+idle 2-core reference machine at the `cpu` preset (612×512 px, 16 samples, coreset 1024;
+BENCHMARKS.md, "plans/medium.toml"): renders as render.py timed them, training and scoring as the
+plan's mix of scenarios averaged out (most fits run without augmentation, and their second epoch
+replays the first one's features). Other sizes scale them by pixels (and renders by samples too),
+which holds to a few tens of percent. `bench/plan_cost.py` measures the units on the machine at
+hand instead.
 """
 
 from __future__ import annotations
@@ -18,14 +21,14 @@ from seqcore_train.experiment.status import duration, planned_images, render_job
 
 __all__ = ["REFERENCE_UNITS", "plan_work", "reference_units", "estimate", "estimate_line"]
 
-# idle 2-core reference machine, `cpu` preset, 16 samples, coreset 1024 (BENCHMARKS.md, medium plan)
+# the medium plan's run on the idle 2-core machine: `cpu` preset, 16 samples, coreset 1024
 REFERENCE_UNITS = {
     "pixels": 612 * 512,
     "samples": 16,
     "render_synth_s": 6.7,  # one synthetic image (either half of a pair)
     "render_target_s": 6.0,  # one target-domain plate
-    "epoch_image_s": 0.30,  # one image in one epoch of fit --augment
-    "scored_image_s": 0.14,  # one image calibrated on or evaluated (maps, metrics, figures)
+    "epoch_image_s": 0.10,  # one image in one epoch, over the plan's mix of fits and fine-tunes
+    "scored_image_s": 0.11,  # one image calibrated on or evaluated (maps, metrics, figures)
 }
 _PRESET_PIXELS = {"cpu": 612 * 512, "sensor": 2448 * 2050}
 
