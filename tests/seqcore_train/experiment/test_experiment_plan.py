@@ -46,7 +46,9 @@ def write_plan(tmp_path, scenarios='["Synth"]', val="count = 2", extra=""):
     return path
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "medium", "paper"])
+@pytest.mark.parametrize(
+    "name", ["tiny", "small", "medium", "paper", "calibration", "calibration_large"]
+)
 def test_shipped_plans_parse(name):
     plan = load_plan(PLANS / f"{name}.toml")
     labels = [s.label for s in plan.scenarios]
@@ -54,7 +56,9 @@ def test_shipped_plans_parse(name):
     for scenario in plan.scenarios:  # every scenario comes after the ones it starts from
         for need in scenario.needs:
             assert labels.index(need) < labels.index(scenario.label)
-    if name != "tiny":
+    if name.startswith("calibration"):  # the two baselines the renders are tuned on, nothing else
+        assert labels == ["Real", "Synth"]
+    elif name != "tiny":
         assert set(PAPER_ROWS) <= set(labels)  # all 19 rows of Table II
     if name in ("small", "paper"):
         assert {"Melding (0.5x)", "Melding (2x)", "Melding_WS (0.5x)", "Melding_WS (2x)"} <= set(
@@ -67,7 +71,18 @@ def test_shipped_plans_parse(name):
         assert all(plan.data[r].count >= 80 for r in ("synth", "synth_rot90", "synth_x2"))
 
 
-@pytest.mark.parametrize("name", ["tiny", "small", "paper", "calibration", "medium"])
+def test_the_large_calibration_renders_the_medium_plans_plates():
+    """Its Real and Synth rows are judged on the very test set the experiment's rows are."""
+    large, medium = load_plan(PLANS / "calibration_large.toml"), load_plan(PLANS / "medium.toml")
+    for role, data in large.data.items():
+        assert data.render_arguments(0) == medium.data[role].render_arguments(0), role
+    assert large.render == medium.render
+    assert (large.coreset_size, large.epochs) == (medium.coreset_size, medium.epochs)
+
+
+@pytest.mark.parametrize(
+    "name", ["tiny", "small", "paper", "calibration", "calibration_large", "medium"]
+)
 def test_domain_randomisation_sets_are_distinct_plates(name):
     """Appendix A: the three light sets share the parameter ranges, but each image is unique."""
     plan = load_plan(PLANS / f"{name}.toml")
