@@ -146,7 +146,9 @@ def test_dry_run_lists_the_work_and_runs_nothing(tmp_path):
     assert result.exit_code == 0, result.output
     assert re.search(r"\n  synth-s0 +4 images +to render\n", result.output)
     assert "s0 Melding" in result.output
-    assert result.output.strip().splitlines()[-2] == "to do: 6 renders (29 images), 7 of 7 scenarios"
+    assert (
+        result.output.strip().splitlines()[-2] == "to do: 6 renders (29 images), 7 of 7 scenarios"
+    )
     assert not out.exists()
 
 
