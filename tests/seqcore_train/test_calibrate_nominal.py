@@ -7,16 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from seqcore_train.cli import cli
 from seqcore_train.model.patchcore import SeqPatchCore
 
+from .cli_runner import run
+
 FAST = ["--coreset-size", "32", "--epochs", "1", "--chunk-size", "512", "--device", "cpu"]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")

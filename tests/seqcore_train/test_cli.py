@@ -8,21 +8,16 @@ import json
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 
 from seqcore_train import workflows
-from seqcore_train.cli import cli
 from seqcore_train.data.images import read_mask, write_png
 from seqcore_train.evaluation.metrics import flatten
 from seqcore_train.model.patchcore import SeqPatchCore
 
+from .cli_runner import run
+
 FAST = ["--coreset-size", "32", "--epochs", "2", "--chunk-size", "512"]
-
-
-def run(*args):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,14 @@ import os
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 
 import shared_schemas.atomic
-from seqcore_train.cli import cli
 from seqcore_train.model import patch_cache
 from seqcore_train.model.patch_cache import PatchCache
 
+from .cli_runner import run
+
 FAST = ["--coreset-size", "16", "--epochs", "2", "--chunk-size", "512", "--device", "cpu"]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def _full(_fd):

@@ -7,17 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
-from seqcore_train.cli import cli
 from seqcore_train.data.datasets import open_datasets
 from seqcore_train.export.coco import rle_counts, rle_string
 
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+from ..cli_runner import run
 
 
 @pytest.mark.parametrize("seed", range(6))

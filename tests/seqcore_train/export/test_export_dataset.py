@@ -8,9 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from seqcore_train.cli import cli
 from seqcore_train.data.datasets import open_datasets
 from seqcore_train.data.images import read_mask, read_rgb, write_png
 from seqcore_train.evaluation.metrics import flatten
@@ -18,11 +16,9 @@ from seqcore_train.export.dataset import SIDECAR
 from seqcore_train.model.patchcore import SeqPatchCore
 from shared_schemas import Instance, Manifest, Sample, save_manifest
 
+from ..cli_runner import run
+
 SIZE = 64
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 # (split, [(class id, class name, value, y, x, side)]): one defect class per test image and

@@ -10,20 +10,16 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from click.testing import CliRunner
 
-from seqcore_train.cli import cli
 from seqcore_train.data.images import read_rgb, write_png
 from seqcore_train.export.model import METADATA_FILE
 from seqcore_train.model.patchcore import SeqPatchCore
 
+from ..cli_runner import run
+
 # Neither side a multiple of 8, and W != H: TF "same" padding and the W H order both matter.
 WIDTH, HEIGHT = 76, 52
 THRESHOLD = 7.25
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def _texture(rng, defect: bool) -> tuple[np.ndarray, tuple[float, float] | None]:

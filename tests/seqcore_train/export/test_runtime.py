@@ -9,17 +9,13 @@ import numpy as np
 import onnxruntime
 import pytest
 import torch
-from click.testing import CliRunner
 
-from seqcore_train.cli import cli
 from seqcore_train.export.runtime import OnnxEngine, choose_engine
 from seqcore_train.model.patchcore import SeqPatchCore
 
+from ..cli_runner import run
+
 FAST = ["--coreset-size", "64", "--epochs", "1", "--chunk-size", "512", "--device", "cpu"]
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 @pytest.fixture(scope="module")
