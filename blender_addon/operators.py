@@ -27,7 +27,7 @@ from .properties import (
     scene_spec,
     stain_params,
 )
-from .scene.build import build_scene
+from .scene.build import build_scene, inspection_scene
 from .scene.materials import add_water_stain
 
 __all__ = [
@@ -51,10 +51,25 @@ class SEQCORE_OT_build_scene(bpy.types.Operator):
     bl_options = {"REGISTER", "UNDO"}
 
     def execute(self, context):
-        objects = build_scene(scene_spec(context.scene.seqcore), context.scene)
-        context.view_layer.objects.active = objects["plate"]
-        self.report({"INFO"}, f"SeqCore scene built ({context.scene.seqcore.light} light)")
+        settings = context.scene.seqcore
+        _build_shown(context, scene_spec(settings))
+        self.report({"INFO"}, f"SeqCore scene built ({settings.light} light)")
         return {"FINISHED"}
+
+
+def _build_shown(context, spec) -> None:
+    """Build `spec` in the inspection scene and show it in the window, the plate active, with the
+    SeqCore settings it was built from (the panel then shows and edits those)."""
+    scene = inspection_scene()
+    if scene != context.scene:
+        source, target = context.scene.seqcore, scene.seqcore
+        for prop in source.bl_rna.properties:
+            if prop.identifier != "rna_type" and not prop.is_readonly:
+                setattr(target, prop.identifier, getattr(source, prop.identifier))
+    objects = build_scene(spec, scene)
+    scene.view_layers[0].objects.active = objects["plate"]
+    if context.window is not None:
+        context.window.scene = scene
 
 
 class SEQCORE_OT_preview_defects(bpy.types.Operator):
@@ -75,8 +90,7 @@ class SEQCORE_OT_preview_defects(bpy.types.Operator):
         except SeqCoreAddonError as exc:
             self.report({"ERROR"}, str(exc))
             return {"CANCELLED"}
-        objects = build_scene(spec, context.scene)
-        context.view_layer.objects.active = objects["plate"]
+        _build_shown(context, spec)
         names = ", ".join(d["class"] for d in spec.instances) or "no defects or impurities"
         self.report({"INFO"}, f"SeqCore scene built as plate 0 with {names}")
         return {"FINISHED"}
@@ -241,9 +255,7 @@ class SEQCORE_OT_render_dataset(_BackgroundJob, bpy.types.Operator):
             device = render_device_spec(get_preferences(context))
             options, out = self._prepare(context)
             with RenderLock(out), device_preferences_kept():
-                steps = render_dataset(
-                    to_settings(options), out, device=device, scene=context.scene
-                )
+                steps = render_dataset(to_settings(options), out, device=device)
                 for progress in steps:
                     state = "skipped" if progress.skipped else f"{progress.seconds:.1f} s"
                     self.report(

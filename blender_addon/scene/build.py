@@ -1,12 +1,16 @@
 """The inspection scene built, idempotently, from one SampleSpec.
 
-Objects live in a "SeqCore" collection: the plate ("SeqCore Plate", 100 x 120 mm, top at z = 0, local
+It renders in a scene of its own ("SeqCore Inspection"), never in the startup scene, whose 2 m cube
+would enclose plate, camera and light and be all the plate reflects. Objects live in a "SeqCore"
+collection: the plate ("SeqCore Plate", 100 x 120 mm, top at z = 0, local
 coordinates in metres), a perpendicular camera and the light (hexagonal bar ring around the camera, rotated
 or scaled, or a circular ring; `core.lights`) as an emissive mesh so its reflection in the plate is the
 bright field.
 """
 
 from __future__ import annotations
+
+import math
 
 import bpy
 
@@ -27,11 +31,14 @@ __all__ = [
     "LIGHT_NAME",
     "LIGHT_STRENGTH",
     "PLATE_NAME",
+    "SCENE_NAME",
     "build_scene",
     "dataset_output",
     "ensure_aovs",
+    "inspection_scene",
 ]
 
+SCENE_NAME = "SeqCore Inspection"
 COLLECTION_NAME = "SeqCore"
 PLATE_NAME = "SeqCore Plate"
 CAMERA_NAME = "SeqCore Camera"
@@ -165,23 +172,44 @@ def dataset_output(scene, spec) -> None:
 
 
 def _world(scene) -> None:
+    """The hall (core.look): radiance by the cosine of a direction's angle from the zenith, dark
+    near the plate's normal and bright beyond the ramp (a Map Range, clamped)."""
     world = bpy.data.worlds.get("SeqCore World") or bpy.data.worlds.new("SeqCore World")
     world.color = (0.0, 0.0, 0.0)
     tree = node_tree_of(world)
-    background = tree.nodes.get("Background")
-    if background is None:
+    background, hall = tree.nodes.get("Background"), tree.nodes.get("Hall")
+    if background is None or hall is None:
         tree.nodes.clear()
         background = tree.nodes.new("ShaderNodeBackground")
         out = tree.nodes.new("ShaderNodeOutputWorld")
         tree.links.new(background.outputs[0], out.inputs["Surface"])
-    background.inputs["Color"].default_value = (0.02, 0.02, 0.02, 1.0)
-    background.inputs["Strength"].default_value = 1.0
+        direction = tree.nodes.new("ShaderNodeTexCoord")  # a world's Generated: the ray direction
+        split = tree.nodes.new("ShaderNodeSeparateXYZ")
+        tree.links.new(direction.outputs["Generated"], split.inputs[0])
+        hall = tree.nodes.new("ShaderNodeMapRange")
+        hall.name = "Hall"
+        hall.clamp = True
+        tree.links.new(split.outputs["Z"], hall.inputs["Value"])
+        tree.links.new(hall.outputs["Result"], background.inputs["Strength"])
+    dark_deg, bright_deg = look.HALL_ZENITH_DEG
+    dark, bright = look.HALL_RADIANCE
+    hall.inputs["From Min"].default_value = math.cos(math.radians(bright_deg))
+    hall.inputs["From Max"].default_value = math.cos(math.radians(dark_deg))
+    hall.inputs["To Min"].default_value = bright
+    hall.inputs["To Max"].default_value = dark
+    background.inputs["Color"].default_value = (1.0, 1.0, 1.0, 1.0)
     scene.world = world
 
 
+def inspection_scene():
+    """The scene the built-in plate renders in, made on first use; it holds only SeqCore's objects."""
+    return bpy.data.scenes.get(SCENE_NAME) or bpy.data.scenes.new(SCENE_NAME)
+
+
 def build_scene(spec: SampleSpec, scene=None) -> dict:
-    """Create or update every SeqCore object of `scene` to render `spec`. Returns the objects."""
-    scene = scene or bpy.context.scene
+    """Create or update every SeqCore object of `scene` (by default the inspection scene) to render
+    `spec`. Returns the objects."""
+    scene = scene or inspection_scene()
     coll = _collection(scene)
     plate = _object(PLATE_NAME, _plate_mesh(), coll)
     plate.location, plate.rotation_euler, plate.scale = (0, 0, 0), (0, 0, 0), (1, 1, 1)

@@ -38,6 +38,7 @@ from ..core.render_plan import (
 from ..core.sample_spec import DatasetSettings, SampleSpec
 from ..core.target_domain import apply_effects, quantize
 from ..core.version import addon_version, source_digest
+from .build import inspection_scene
 from .render_sample import configure_device, purge_orphans, render_spec
 
 __all__ = [
@@ -111,9 +112,7 @@ def finish_image(
     """The PNG bytes of the image of a sample just rendered (see the module docstring)."""
     if spec.target is None and bit_depth == 8:
         return strip_png_metadata(image_path)
-    import bpy
-
-    scene = scene or bpy.context.scene
+    scene = scene or inspection_scene()
     work = Path(image_path).parent
     if spec.target is None:
         return strip_png_metadata(_save_render(scene, work / "image16.png", "PNG", "16"))
@@ -210,7 +209,7 @@ def render_dataset(
     shard = shard or Shard()
     import bpy
 
-    scene = scene or bpy.context.scene
+    scene = scene or inspection_scene()
     configure_device(scene, device)  # first: a missing GPU must not leave empty folders behind
     prepare_output(out)
     manifest_file = shard_manifest_path(out, shard)

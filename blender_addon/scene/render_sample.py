@@ -16,7 +16,7 @@ from ..core.exr import read_exr_channels
 from ..core.gpu_selection import CyclesGpu, RenderDevice, choose_gpus
 from ..core.masks import AOV_NAMES
 from ..core.sample_spec import SampleSpec
-from .build import build_scene
+from .build import build_scene, inspection_scene
 
 __all__ = [
     "COMPOSITOR_NAME",
@@ -124,8 +124,9 @@ def purge_orphans() -> None:
 def render_spec(
     spec: SampleSpec, work_dir: Path, scene=None, with_masks: bool = True
 ) -> RenderedSample:
-    """Build the scene for `spec`, render once, return the PNG path and AOV planes (H, W) by name."""
-    scene = scene or bpy.context.scene
+    """Build the scene for `spec` (by default in the inspection scene), render once, return the PNG
+    path and AOV planes (H, W) by name."""
+    scene = scene or inspection_scene()
     build_scene(spec, scene)
     return render_scene_once(scene, work_dir, with_masks)
 

@@ -20,7 +20,16 @@ def _run_operators(bpy, out: Path) -> dict:
     """Build the scene, stain a second object's material, render 2 samples; what a user does."""
     settings = bpy.context.scene.seqcore
     settings.resolution_x, settings.resolution_y, settings.samples = 48, 40, 2
+    startup_scene = bpy.context.scene
     assert bpy.ops.seqcore.build_scene() == {"FINISHED"}
+    # built in a scene of its own, whatever the user's scene holds, shown with the same settings
+    inspection = bpy.data.scenes["SeqCore Inspection"]
+    assert inspection != startup_scene
+    assert not any(o.name.startswith("SeqCore") for o in startup_scene.collection.all_objects)
+    assert all(o.name.startswith("SeqCore") for o in inspection.collection.all_objects)
+    assert bpy.context.window is None or bpy.context.scene == inspection
+    settings = bpy.context.scene.seqcore
+    assert (settings.resolution_x, settings.resolution_y, settings.samples) == (48, 40, 2)
     plate = bpy.data.objects["SeqCore Plate"]
     bsdf = plate.active_material.node_tree.nodes["SeqCore BSDF"]
     assert bsdf.bl_idname == "ShaderNodeBsdfPrincipled"

@@ -207,13 +207,14 @@ def test_stains_change_reflectance_only_and_fade_in_clipped_and_dark_fields(fres
         assert (inside & zone).sum() >= 30, (name, (inside & zone).sum())
         contrast[name] = float(change[inside & zone].mean())
     print(f"stain contrast by zone: {contrast}")
-    # measured with the calibrated light (look 2): bpy 5.0.1 clipped 6.9, dark 7.3, mid 21.6; bpy
-    # 4.2.23 16.3 / 7.9 / 20.4: under 4.2 the stains' rims darken the over-exposed line below the
-    # clip level more often, so there they fade less (README, "Renders that look like the camera
-    # images"); previous light (5.0.1): 2.4 / 5.9 / 19.2
+    # measured with the calibrated light, look 3 (own scene, hall light): bpy 5.0.1 clipped 7.7,
+    # dark 7.2, mid 20.4 (look 2, inside the startup cube: 6.9 / 7.3 / 21.6); bpy 4.2.23, look 2:
+    # 16.3 / 7.9 / 20.4: under 4.2 the stains' rims darken the over-exposed line below the clip
+    # level more often, so there they fade less (README, "Renders that look like the camera
+    # images"); an older light (5.0.1): 2.4 / 5.9 / 19.2
     import bpy
 
     assert contrast["mid"] >= 8, contrast
-    fade = 0.35 if bpy.app.version >= (5, 0, 0) else 0.85
+    fade = 0.45 if bpy.app.version >= (5, 0, 0) else 0.85
     assert contrast["clipped"] <= fade * contrast["mid"], contrast
     assert contrast["dark"] <= 0.4 * contrast["mid"], contrast
