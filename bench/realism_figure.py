@@ -8,8 +8,8 @@ mm/px), twice:
 
 - before: the previous release's light through the same code paths (an evenly shining band of
   0.05-0.11 camera distances, strength 2.5, the camera 0.25 m away whatever the view);
-- after: today's (a band brightest along its middle, strength 1.4, the camera's distance following
-  the view's width).
+- after: today's (core.look: a band brightest along its middle, the camera's distance following
+  the view's width). Both rows render in the inspection scene under the hall light.
 
 Each row shows the whole image with its field shares (below 60, 150-250, at 255), then crops of
 the scratch, the dent and the stain. Run: .venv/bin/python bench/realism_figure.py [--samples 16]
