@@ -64,7 +64,7 @@ class DemoConfig:
     """Small defaults sized for <= 15 minutes on a 2-core CPU with set-up (render time dominates)."""
 
     train_plates: int = 8  # paired: 8 clean + 8 stained renders
-    val_plates: int = 10  # two cycles of the target-val preset: a steadier threshold
+    val_plates: int = 12  # two cycles of the target-val preset: a steadier threshold
     test_plates: int = 20  # two cycles of the target-test preset
     resolution: tuple[int, int] = (612, 512)  # the cpu preset: 20 mm view, 0.0327 mm/px
     samples: int = 16  # as the experiment plans render
@@ -113,9 +113,11 @@ def render_datasets(data: Path, config: DemoConfig) -> dict[str, Path]:
     """Render train (synthetic, paired clean/stained) and the target-domain val/test presets;
     resumable.
 
-    render.py's presets `target-val` and `target-test` cycle through fixed plate plans: clean plates,
-    plates with defects, plates with impurities only, impurities right beside defects, with and
-    without water stains, so every class occurs and the image AUROC has nominal images.
+    render.py's presets `target-val` and `target-test` cycle through fixed plate plans, so every
+    class occurs. Test: clean plates, plates with defects, plates with impurities only, impurities
+    right beside defects, with and without water stains (the image AUROC has nominal images).
+    Validation, as the paper's one defective plate seen from both sides: defects on every plate,
+    impurities on half of them.
     """
     folders = {name: data / name for name in ("train", "val", "test")}
     _render(folders["train"], "train", config.train_plates, config.seed, config,

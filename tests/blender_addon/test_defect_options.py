@@ -68,7 +68,7 @@ def test_plain_defects_flag_and_preset_defaults():
     assert settings.defect_settings.defect_count == (1, 3)
     assert settings.count == 8 and settings.split == "train" and settings.variant == "paired"
     preset = parse_args(["--out", "x", "--preset", "demo-val"]).settings
-    assert (preset.split, preset.count, preset.variant) == ("val", 10, "stained")
+    assert (preset.split, preset.count, preset.variant) == ("val", 12, "stained")
     assert preset.preset == "demo-val" and "fingerprint" in preset.impurities
     mine = parse_args(["--out", "x", "--preset", "demo-test", "--count", "3"]).settings
     assert mine.count == 3 and mine.split == "test"

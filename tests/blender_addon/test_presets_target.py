@@ -7,7 +7,7 @@ import pytest
 from blender_addon.core.defect_presets import class_counts, preset_info, preset_plan
 from blender_addon.core.render_options import RenderOptions, parse_args, to_settings
 from blender_addon.core.render_plan import plan_samples
-from blender_addon.core.vocabulary import DEFECT_CLASSES
+from blender_addon.core.vocabulary import DEFECT_CLASSES, IMPURITIES, IMPURITY_CLASSES, WATER_STAIN
 
 
 def _instance_classes(settings) -> Counter:
@@ -54,6 +54,19 @@ def test_target_val_and_test_place_like_the_demo_presets(target, demo):
     assert preset_info(target).cycle == preset_info(demo).cycle
     assert preset_info(target).split == preset_info(demo).split
     assert all(preset_plan(target, k) == preset_plan(demo, k) for k in range(20))
+
+
+def test_validation_plates_are_defective_with_impurities_on_half():
+    """The paper calibrates on one defective plate seen from both sides: defects on both sides,
+    impurities on one. Every validation plate holds a defect, half of them impurities too, and a
+    cycle shows every class."""
+    cycle = preset_info("target-val").cycle
+    assert all(plan.kind == "defect" for plan in cycle)
+    with_impurities = [p for p in cycle if p.water_stain or set(p.classes) & set(IMPURITY_CLASSES)]
+    assert 2 * len(with_impurities) == len(cycle)
+    shown = {c for plan in cycle for c in plan.classes}
+    shown |= {WATER_STAIN} if any(p.water_stain for p in cycle) else set()
+    assert shown == set(DEFECT_CLASSES) | set(IMPURITIES)
 
 
 def test_target_train_is_nominal_without_impurities():
