@@ -85,5 +85,5 @@ def test_dry_run_prints_the_estimate(tmp_path):
 def test_the_medium_plan_fits_its_four_hours():
     plan = load_plan(PLANS / "medium.toml")
     work = plan_work(plan)
-    assert work["scored"] == 19 * 5 * (15 + 140)
+    assert work["scored"] == 19 * 5 * (18 + 140)
     assert estimate(work, reference_units(plan))["total"] < 3.5 * 3600  # half an hour to spare

@@ -65,12 +65,12 @@ def test_planned_images_match_a_real_render(tmp_path):
     assert planned_images(data) == len(samples) == 2 * 2 * 2 * 2
 
 
-def test_the_paper_plan_renders_1895_images():
-    """80 paired plates per light and seed (3 x 160 x 3), 120 target plates per seed, 15 + 80."""
+def test_the_paper_plan_renders_1898_images():
+    """80 paired plates per light and seed (3 x 160 x 3), 120 target plates per seed, 18 + 80."""
     plan = load_plan(PLANS / "paper.toml")
     jobs = render_jobs(plan, PLANS / "no-such-folder")
     assert len(jobs) == 3 * 4 + 2 and {j.state for j in jobs} == {"to render"}
-    assert sum(j.images for j in jobs) == 3 * (3 * 160 + 120) + 15 + 80 == 1895
+    assert sum(j.images for j in jobs) == 3 * (3 * 160 + 120) + 18 + 80 == 1898
 
 
 def test_states_are_read_from_the_output_folder(tmp_path):
@@ -147,7 +147,7 @@ def test_dry_run_lists_the_work_and_runs_nothing(tmp_path):
     assert re.search(r"\n  synth-s0 +4 images +to render\n", result.output)
     assert "s0 Melding" in result.output
     assert (
-        result.output.strip().splitlines()[-2] == "to do: 6 renders (29 images), 7 of 7 scenarios"
+        result.output.strip().splitlines()[-2] == "to do: 6 renders (30 images), 7 of 7 scenarios"
     )
     assert not out.exists()
 
