@@ -10,11 +10,13 @@ Run: .venv/bin/python bench/scratch_angle.py DATA/manifest.json EVAL/per_image.j
 from __future__ import annotations
 
 import argparse
+import bisect
+import itertools
 import json
 import math
 from pathlib import Path
 
-BANDS = ((0.0, 15.0), (15.0, 45.0), (45.0, 90.0))
+EDGES = (15.0, 45.0)  # bands 0-15, 15-45 and 45-90 degrees
 
 
 def scratch_angles(manifest: dict, per_image: dict) -> list[tuple[float, int, int]]:
@@ -49,8 +51,9 @@ def main() -> None:
     )
     print("| angle to the brushing | scratches | mean flagged share | flagged pixels |")
     print("|---|---:|---:|---:|")
-    for low, high in BANDS:
-        band = [r for r in rows if low <= r[0] < high or (high == 90.0 and r[0] == 90.0)]
+    bounds = (0.0, *EDGES, 90.0)
+    for k, (low, high) in enumerate(itertools.pairwise(bounds)):
+        band = [r for r in rows if bisect.bisect_right(EDGES, r[0]) == k]
         if not band:
             continue
         mean = 100 * sum(f / n for _, n, f in band) / len(band)
